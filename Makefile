@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: demo test lint install clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install            ## simulated factory + gateway + embedded MQTT + MES on SQLite
+	$(VENV)/bin/edgefab demo
+
+test: install            ## the whole test suite (real servers on loopback)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n auto --dist loadgroup -q
+
+lint: install
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

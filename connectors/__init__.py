@@ -1,0 +1,1 @@
+"""Protocol connectors: each reads one kind of machine and yields Samples."""

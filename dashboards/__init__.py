@@ -1,0 +1,1 @@
+"""Grafana dashboards, provisioning files and the push command."""

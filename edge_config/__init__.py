@@ -1,0 +1,1 @@
+"""edge_config: the YAML site configuration (schema, loader, precise errors)."""

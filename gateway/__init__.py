@@ -1,0 +1,1 @@
+"""The edgefab edge gateway: connectors -> pipeline -> durable buffer -> sinks."""

@@ -1,0 +1,1 @@
+"""mes_lite: a small MES (production, OEE, warehouse, traceability)."""

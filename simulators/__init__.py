@@ -1,0 +1,1 @@
+"""Simulated PLCs: one machine model exposed over OPC UA and Modbus TCP."""
