@@ -71,9 +71,7 @@ class DataType(StrEnum):
     @property
     def register_count(self) -> int:
         """Registers one value occupies (strings: see ModbusTag.length)."""
-        return {"int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}.get(
-            self.value, 1
-        )
+        return {"int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}.get(self.value, 1)
 
 
 class TagBase(Strict):
@@ -120,9 +118,7 @@ class ModbusTag(TagBase):
         return self.type.register_count
 
 
-NODE_ID_PATTERN = re.compile(
-    r"^(ns=\d+;)?(i=\d+|s=.+|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]+)$|^nsu=.+;(i|s|g|b)=.+$"
-)
+NODE_ID_PATTERN = re.compile(r"^(ns=\d+;)?(i=\d+|s=.+|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]+)$|^nsu=.+;(i|s|g|b)=.+$")
 
 
 class OpcUaTag(TagBase):
@@ -172,9 +168,7 @@ class OpcUaConnection(Strict):
     security: OpcUaSecurity = OpcUaSecurity.NONE
     username: str | None = None
     password: str | None = None
-    certificate: str | None = Field(
-        default=None, description="client certificate (DER/PEM); see edgefab opcua cert"
-    )
+    certificate: str | None = Field(default=None, description="client certificate (DER/PEM); see edgefab opcua cert")
     private_key: str | None = None
     server_certificate: str | None = None
     timeout: DurationS = 4.0
@@ -204,12 +198,8 @@ class Device(Strict):
     poll: DurationS = Field(default=1.0, gt=0)
     byte_order: ByteOrder = ByteOrder.ABCD
     max_gap: int = Field(default=0, ge=0, le=124, description="unused registers a coalesced read may span")
-    max_registers: int = Field(
-        default=125, ge=1, le=125, description="registers per read this device accepts"
-    )
-    max_bits: int = Field(
-        default=2000, ge=1, le=2000, description="coils/inputs per read this device accepts"
-    )
+    max_registers: int = Field(default=125, ge=1, le=125, description="registers per read this device accepts")
+    max_bits: int = Field(default=2000, ge=1, le=2000, description="coils/inputs per read this device accepts")
     pipelining: bool = Field(default=False, description="send several requests before the answers arrive")
     tags: dict[Name, ModbusTag | OpcUaTag] = Field(default_factory=dict)
 
@@ -277,9 +267,7 @@ class SiteConfig(Strict):
 
     def tag_path(self, device: Device, tag_name: str) -> str:
         """The tag's ISA-95 path, which is also its Sample.tag: enterprise/site/area/line/machine/tag."""
-        return "/".join(
-            (self.site.enterprise, self.site.site, device.area, device.line, device.name, tag_name)
-        )
+        return "/".join((self.site.enterprise, self.site.site, device.area, device.line, device.name, tag_name))
 
     def device(self, name: str) -> Device:
         return next(d for d in self.devices if d.name == name)

@@ -23,9 +23,7 @@ def parse_duration_s(text: str | int | float) -> float:
     else:
         match = _DURATION.match(text)
         if not match:
-            raise ValueError(
-                f"{text!r} is not a duration: use a number with ms, s, m, h or d, e.g. 500ms or 2s"
-            )
+            raise ValueError(f"{text!r} is not a duration: use a number with ms, s, m, h or d, e.g. 500ms or 2s")
         seconds = float(match.group(1)) * _DURATION_FACTOR_S[match.group(2)]
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
@@ -40,7 +38,5 @@ def parse_size_bytes(text: str | int) -> int:
         return text
     match = _SIZE.match(str(text))
     if not match:
-        raise ValueError(
-            f"{text!r} is not a size: use a number with B, KB, MB, GB, KiB, MiB or GiB, e.g. 1GiB"
-        )
+        raise ValueError(f"{text!r} is not a size: use a number with B, KB, MB, GB, KiB, MiB or GiB, e.g. 1GiB")
     return int(float(match.group(1)) * _SIZE_FACTOR[match.group(2)])

@@ -34,9 +34,7 @@ _MODICON_LEADING_DIGIT = {
 }
 _FORM = re.compile(r"^(co|di|ir|hr)(:?)(\d+)(?:\.(\d{1,2}))?$")
 
-ADDRESS_HELP = (
-    "hr40001, ir30010, di10001, co00001 (1-based Modicon), or hr:0, ir:9 (0-based); .N selects bit N"
-)
+ADDRESS_HELP = "hr40001, ir30010, di10001, co00001 (1-based Modicon), or hr:0, ir:9 (0-based); .N selects bit N"
 
 
 @dataclass(frozen=True, slots=True)
