@@ -1,0 +1,1 @@
+"""Sinks deliver buffered Samples to a destination (MQTT, InfluxDB)."""
