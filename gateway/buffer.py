@@ -1,0 +1,427 @@
+"""The durable store-and-forward queue between the pipeline and the sinks.
+
+Every sample is committed to SQLite (WAL mode) before any sink can see it, so a broker
+outage, a Wi-Fi drop or a `kill -9` of the gateway loses nothing that was collected.
+
+Storage layout, chosen for a Raspberry Pi's CPU and SD card:
+
+- one *segment* row per appended batch (one read cycle of one device), holding the
+  batch's samples as a compact JSON array; samples are numbered by a global, gap-free
+  sequence (`seq`), segment `first_seq..last_seq`;
+- one *cursor* row per sink: the last seq that sink's destination confirmed, and how many
+  samples were dropped before that sink could deliver them;
+- a *tag* table mapping tag paths to small integers, so a path is stored once, not once
+  per value.
+
+Segments acknowledged by every sink are deleted (compaction). The store is bounded by
+`max_bytes` (the payload bytes plus a fixed per-row overhead, see `ROW_OVERHEAD_BYTES`);
+when full, `drop_oldest` deletes the oldest segments even if a sink has not delivered them
+(counted per sink), and `stop_reading` refuses the append (`BufferFull`) so the runtime
+pauses polling until the sinks catch up.
+
+`Buffer` is synchronous and owns one sqlite3 connection; `AsyncBuffer` runs it on a
+single worker thread so the event loop never waits on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from gateway.sample import Quality, Sample
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+WhenFull = Literal["drop_oldest", "stop_reading"]
+FsyncPolicy = Literal["always", "batch", "off"]
+
+ROW_OVERHEAD_BYTES = 48
+"""Bytes counted per segment beyond its payload: SQLite record header, key and page cell."""
+
+CHECKPOINT_INTERVAL_S = 1.0
+"""With fsync=batch, the WAL is synced to disk at least this often (bounds a power loss's damage)."""
+
+_QUALITY_CODE = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
+_CODE_QUALITY = {code: quality for quality, code in _QUALITY_CODE.items()}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS segment (
+    first_seq INTEGER PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    appended_ns INTEGER NOT NULL,
+    nbytes INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursor (
+    sink TEXT PRIMARY KEY,
+    acked_seq INTEGER NOT NULL,
+    dropped INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tag (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class BufferFull(Exception):
+    """The buffer is at `max_bytes` and its policy is `stop_reading`: poll again once sinks caught up."""
+
+
+# ---------------------------------------------------------------- pure serialisation
+
+
+def encode_segment(samples: Sequence[Sample], tag_ids: dict[str, int]) -> bytes:
+    """Samples -> the stored payload: `[[tag_id, value, ts_ns, quality_code(, reason)], ...]`.
+
+    JSON keeps bool / int / float / str / None apart exactly (floats round-trip by repr,
+    NaN and infinities included), is fast in CPython and is readable with the sqlite3 shell.
+    """
+    rows: list[list[Any]] = []
+    for s in samples:
+        row: list[Any] = [tag_ids[s.tag], s.value, s.ts_ns, _QUALITY_CODE[s.quality]]
+        if s.reason:
+            row.append(s.reason)
+        rows.append(row)
+    return json.dumps(rows, separators=(",", ":")).encode()
+
+
+def decode_segment(payload: bytes, tag_paths: dict[int, str]) -> list[Sample]:
+    """The inverse of `encode_segment`."""
+    return [
+        Sample(tag_paths[row[0]], row[1], row[2], _CODE_QUALITY[row[3]], row[4] if len(row) > 4 else "")
+        for row in json.loads(payload)
+    ]
+
+
+def segment_bytes(payload: bytes) -> int:
+    """What one stored segment counts against `max_bytes`."""
+    return len(payload) + ROW_OVERHEAD_BYTES
+
+
+# ---------------------------------------------------------------- the store
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Samples `first_seq..last_seq` for one sink; ack `last_seq` once the destination confirmed."""
+
+    samples: list[Sample]
+    first_seq: int
+    last_seq: int
+
+
+@dataclass
+class SinkMetrics:
+    depth: int
+    """Samples stored and not yet acknowledged by this sink."""
+    oldest_unacked_age_s: float
+    dropped: int
+    acked_seq: int
+
+
+@dataclass
+class BufferMetrics:
+    bytes: int
+    max_bytes: int
+    segments: int
+    last_seq: int
+    refused_appends: int
+    """`stop_reading`: appends refused because the buffer was full (polling paused)."""
+    refused_samples: int
+    sinks: dict[str, SinkMetrics] = field(default_factory=dict)
+
+
+class Buffer:
+    """The SQLite queue (synchronous; use from one thread, or through `AsyncBuffer`).
+
+    A sink not yet known to the file starts at the current end: it receives what is
+    appended from now on, not the history other sinks already delivered. A sink that
+    is no longer configured loses its cursor, so it no longer holds back compaction.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        sinks: Iterable[str],
+        *,
+        max_bytes: int = 1 << 30,
+        when_full: WhenFull = "drop_oldest",
+        fsync: FsyncPolicy = "batch",
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.when_full = when_full
+        self.fsync = fsync
+        self._clock_ns = clock_ns
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={ {'always': 'FULL', 'batch': 'NORMAL', 'off': 'OFF'}[fsync] }")
+        self._db.executescript(_SCHEMA)
+        self._last_checkpoint = time.monotonic()
+        with self._transaction():
+            self._tag_ids: dict[str, int] = dict(self._db.execute("SELECT path, id FROM tag").fetchall())
+            self._tag_paths = {i: p for p, i in self._tag_ids.items()}
+            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            self._last_seq = int(meta.get("last_seq", 0))
+            self._bytes = int(meta.get("bytes", 0))
+            self._refused_appends = int(meta.get("refused_appends", 0))
+            self._refused_samples = int(meta.get("refused_samples", 0))
+            stored = {s: (a, d) for s, a, d in self._db.execute("SELECT sink, acked_seq, dropped FROM cursor")}
+            wanted = list(dict.fromkeys(sinks))
+            for gone in set(stored) - set(wanted):
+                self._db.execute("DELETE FROM cursor WHERE sink = ?", (gone,))
+            self._acked: dict[str, int] = {}
+            self._dropped: dict[str, int] = {}
+            for sink in wanted:
+                acked, dropped = stored.get(sink, (self._last_seq, 0))
+                if sink not in stored:
+                    self._db.execute("INSERT INTO cursor (sink, acked_seq, dropped) VALUES (?, ?, 0)", (sink, acked))
+                self._acked[sink], self._dropped[sink] = int(acked), int(dropped)
+            self._compact()
+
+    # -- helpers
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One IMMEDIATE transaction under the lock: committed on success, rolled back on error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _set_meta(self, **values: int) -> None:
+        self._db.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            values.items(),
+        )
+
+    def _tag_id(self, path: str) -> int:
+        tag_id = self._tag_ids.get(path)
+        if tag_id is None:
+            tag_id = int(self._db.execute("INSERT INTO tag (path) VALUES (?)", (path,)).lastrowid or 0)
+            self._tag_ids[path] = tag_id
+            self._tag_paths[tag_id] = path
+        return tag_id
+
+    def _compact(self) -> None:
+        """Delete segments every sink has acknowledged (all of them when no sink is configured)."""
+        horizon = min(self._acked.values(), default=self._last_seq)
+        freed = self._db.execute("SELECT COALESCE(SUM(nbytes), 0) FROM segment WHERE last_seq <= ?", (horizon,))
+        freed_bytes = int(freed.fetchone()[0])
+        if freed_bytes:
+            self._db.execute("DELETE FROM segment WHERE last_seq <= ?", (horizon,))
+            self._bytes -= freed_bytes
+            self._set_meta(bytes=self._bytes)
+
+    def _drop_oldest(self, needed_bytes: int) -> None:
+        """Delete the oldest segments until `needed_bytes` fit; count unacked samples as dropped per sink."""
+        freed, last_dropped = 0, 0
+        rows = self._db.execute("SELECT last_seq, nbytes FROM segment ORDER BY first_seq").fetchmany
+        while self._bytes - freed + needed_bytes > self.max_bytes:
+            chunk = rows(256)
+            if not chunk:
+                break
+            for last_seq, nbytes in chunk:
+                freed += nbytes
+                last_dropped = last_seq
+                if self._bytes - freed + needed_bytes <= self.max_bytes:
+                    break
+        if not freed:
+            return
+        self._db.execute("DELETE FROM segment WHERE last_seq <= ?", (last_dropped,))
+        self._bytes -= freed
+        for sink, acked in self._acked.items():
+            if acked < last_dropped:
+                self._dropped[sink] += last_dropped - acked
+                self._acked[sink] = last_dropped
+                self._db.execute(
+                    "UPDATE cursor SET acked_seq = ?, dropped = ? WHERE sink = ?",
+                    (last_dropped, self._dropped[sink], sink),
+                )
+        self._set_meta(bytes=self._bytes)
+
+    def _maybe_checkpoint(self) -> None:
+        """fsync=batch: sync the WAL at least every CHECKPOINT_INTERVAL_S (what bounds a power loss)."""
+        if self.fsync == "batch" and time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            self._last_checkpoint = time.monotonic()
+            with self._lock:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    # -- the queue
+
+    def append(self, samples: Sequence[Sample]) -> int:
+        """Commit `samples` as one transaction; returns the seq of the last one (0 for an empty batch).
+
+        Raises `BufferFull` (policy `stop_reading`) when they do not fit; nothing is stored then.
+        """
+        if not samples:
+            return self._last_seq
+        refused: BufferFull | None = None
+        with self._transaction():
+            tag_ids = {s.tag: self._tag_id(s.tag) for s in samples}
+            payload = encode_segment(samples, tag_ids)
+            nbytes = segment_bytes(payload)
+            if self._bytes + nbytes > self.max_bytes:
+                if self.when_full == "drop_oldest":
+                    self._drop_oldest(nbytes)
+                else:
+                    self._compact()
+                    if not self.has_room(nbytes):
+                        # the counters are committed, the samples are not stored
+                        self._refused_appends += 1
+                        self._refused_samples += len(samples)
+                        self._set_meta(refused_appends=self._refused_appends, refused_samples=self._refused_samples)
+                        refused = BufferFull(f"buffer full ({self._bytes} of {self.max_bytes} bytes): polling paused")
+            if refused is None:
+                first_seq = self._last_seq + 1
+                last_seq = self._last_seq + len(samples)
+                self._db.execute(
+                    "INSERT INTO segment (first_seq, last_seq, appended_ns, nbytes, payload) VALUES (?, ?, ?, ?, ?)",
+                    (first_seq, last_seq, self._clock_ns(), nbytes, payload),
+                )
+                self._last_seq = last_seq
+                self._bytes += nbytes
+                self._set_meta(last_seq=last_seq, bytes=self._bytes)
+        if refused is not None:
+            raise refused
+        self._maybe_checkpoint()
+        return last_seq
+
+    def read_after(self, sink: str, limit: int) -> Batch | None:
+        """Up to `limit` samples after `sink`'s cursor, in append order; None when it is up to date."""
+        with self._lock:
+            acked = self._acked[sink]
+            if acked >= self._last_seq:
+                return None
+            rows = self._db.execute(
+                "SELECT first_seq, last_seq, payload FROM segment WHERE first_seq >= "
+                "COALESCE((SELECT MAX(first_seq) FROM segment WHERE first_seq <= ?), 0) ORDER BY first_seq",
+                (acked + 1,),
+            )
+            samples: list[Sample] = []
+            first = last = 0
+            for first_seq, last_seq, payload in rows:
+                if last_seq <= acked:
+                    continue
+                decoded = decode_segment(payload, self._tag_paths)
+                start = max(0, acked + 1 - first_seq)
+                take = decoded[start : start + limit - len(samples)]
+                if not samples:
+                    first = first_seq + start
+                samples.extend(take)
+                last = first_seq + start + len(take) - 1
+                if len(samples) >= limit:
+                    break
+            rows.close()
+        return Batch(samples, first, last) if samples else None
+
+    def ack(self, sink: str, up_to_seq: int) -> None:
+        """`sink`'s destination confirmed everything up to `up_to_seq`: move its cursor, compact."""
+        if up_to_seq <= self._acked[sink]:
+            return
+        with self._transaction():
+            self._acked[sink] = min(up_to_seq, self._last_seq)
+            self._db.execute("UPDATE cursor SET acked_seq = ? WHERE sink = ?", (self._acked[sink], sink))
+            self._compact()
+
+    def has_room(self, nbytes: int = 0) -> bool:
+        return self._bytes + nbytes <= self.max_bytes or self._bytes == 0
+
+    @property
+    def sinks(self) -> list[str]:
+        return list(self._acked)
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def metrics(self) -> BufferMetrics:
+        with self._lock:
+            now_ns = self._clock_ns()
+            segments = int(self._db.execute("SELECT COUNT(*) FROM segment").fetchone()[0])
+            result = BufferMetrics(
+                self._bytes, self.max_bytes, segments, self._last_seq, self._refused_appends, self._refused_samples
+            )
+            for sink, acked in self._acked.items():
+                age_s = 0.0
+                if acked < self._last_seq:
+                    row = self._db.execute(
+                        "SELECT appended_ns FROM segment WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
+                        (acked + 1,),
+                    ).fetchone()
+                    if row:
+                        age_s = max(0.0, (now_ns - row[0]) / 1e9)
+                result.sinks[sink] = SinkMetrics(self._last_seq - acked, age_s, self._dropped[sink], acked)
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            if self.fsync != "off":
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+
+
+class AsyncBuffer:
+    """`Buffer` for the event loop: every call runs on one dedicated thread, in order.
+
+    It also wakes the waiters: a forwarder sleeping in `wait_for_data` when samples are
+    appended, a paused reader sleeping in `wait_for_room` when a sink acknowledged.
+    """
+
+    def __init__(self, buffer: Buffer) -> None:
+        self.buffer = buffer
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgefab-buffer")
+        self._data = {sink: asyncio.Event() for sink in buffer.sinks}
+        self._room = asyncio.Event()
+
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    async def append(self, samples: Sequence[Sample]) -> int:
+        """Commit `samples`; raises `BufferFull` under `stop_reading` when they do not fit."""
+        last_seq = await self._run(self.buffer.append, samples)
+        for event in self._data.values():
+            event.set()
+        return last_seq
+
+    async def read_after(self, sink: str, limit: int) -> Batch | None:
+        self._data[sink].clear()
+        return await self._run(self.buffer.read_after, sink, limit)
+
+    async def ack(self, sink: str, up_to_seq: int) -> None:
+        await self._run(self.buffer.ack, sink, up_to_seq)
+        self._room.set()
+
+    async def wait_for_data(self, sink: str, timeout_s: float) -> None:
+        """Sleep until something is appended (or `timeout_s`); call after `read_after` returned None."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._data[sink].wait(), timeout_s)
+
+    async def wait_for_room(self, timeout_s: float) -> None:
+        """Sleep until a sink acknowledged something (or `timeout_s`)."""
+        self._room.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), timeout_s)
+
+    async def metrics(self) -> BufferMetrics:
+        return await self._run(self.buffer.metrics)
+
+    async def close(self) -> None:
+        await self._run(self.buffer.close)
+        self._executor.shutdown(wait=True)
