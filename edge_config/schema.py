@@ -14,7 +14,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from connectors.modbus.address import Address, parse_address
 from edge_config.units import parse_duration_s, parse_size_bytes
@@ -188,6 +188,34 @@ class Profile(Strict):
     tags: dict[Name, dict[str, Any]]
 
 
+class DerivedTag(Strict):
+    """A tag computed by the gateway from other tags of the same device.
+
+    `rate_of: parts, per: 1m` is the counter's increase over the last `per`, per `per`
+    (counter resets are skipped); `expr: "voltage * current / 1000"` is arithmetic over the
+    device's latest values (numbers, tag names, + - * / and parentheses only).
+    """
+
+    rate_of: Name | None = None
+    per: DurationS = Field(default=60.0, gt=0)
+    expr: str | None = None
+    role: Role | None = None
+    unit: str | None = None
+    description: str | None = None
+    deadband: float | None = Field(default=None, ge=0)
+    heartbeat: DurationS | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_formula(self) -> DerivedTag:
+        if (self.rate_of is None) == (self.expr is None):
+            raise ValueError("a derived tag needs exactly one of rate_of (a counter's rate) or expr (arithmetic)")
+        if self.expr is not None:
+            from gateway.expression import parse_expression
+
+            parse_expression(self.expr)
+        return self
+
+
 class Device(Strict):
     name: Name
     area: Name
@@ -202,6 +230,7 @@ class Device(Strict):
     max_bits: int = Field(default=2000, ge=1, le=2000, description="coils/inputs per read this device accepts")
     pipelining: bool = Field(default=False, description="send several requests before the answers arrive")
     tags: dict[Name, ModbusTag | OpcUaTag] = Field(default_factory=dict)
+    derived: dict[Name, DerivedTag] = Field(default_factory=dict)
 
 
 class Site(Strict):
