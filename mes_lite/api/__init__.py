@@ -1,0 +1,1 @@
+"""The MES REST API (FastAPI): thin routes over the service modules."""
