@@ -6,8 +6,9 @@ production time of any window is SUM(produced_qty * ideal_cycle_time_s) whatever
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import true
 
 from mes_lite.db import Base
 
@@ -24,5 +25,8 @@ class ProductionCount(Base):
     reject_qty: Mapped[float] = mapped_column(Float, default=0)
     ideal_cycle_time_s: Mapped[float | None] = mapped_column(Float, default=None)
     scrap_reason_id: Mapped[int | None] = mapped_column(ForeignKey("scrap_reasons.id"), default=None)
+    planned_busy: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )  # made inside planned busy time
     source: Mapped[str] = mapped_column(String(16), default="ingest")
     source_key: Mapped[str | None] = mapped_column(String(300), unique=True, default=None)

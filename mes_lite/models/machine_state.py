@@ -9,24 +9,31 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import true
 
 from mes_lite.db import Base
 
 
 class StateCategory(StrEnum):
-    """Where an interval falls in the ISO 22400-2 time model."""
+    """Where an interval falls in the ISO 22400-2 time model (see docs/oee.md)."""
 
     PRODUCTION = "production"  # APT: the machine is making parts
     SETUP = "setup"  # AUST: changeover, adjustment
-    DELAY = "delay"  # ADET: idle, starved, blocked: ready but not producing
-    DOWN = "down"  # ADOT: fault, breakdown, unplanned stop
-    PLANNED_DOWN = "planned_down"  # PDOT: planned stop reported by the machine or a planned reason
-    UNKNOWN = "unknown"  # no data (gateway or broker down): counted against availability
+    FAULT = "fault"  # ADET (delay): malfunction, breakdown
+    IDLE = "idle"  # ADOT (down): available but not executing: idle, starved, blocked, no order
+    PLANNED_DOWN = "planned_down"  # PDOT: planned stop reported by the machine or given a planned reason
 
 
 class MachineStateInterval(Base):
+    """One state of one machine from `start_ns` to `end_ns`.
+
+    An interval never crosses a shift, break or planned-stop edge (the ingest and the API split it
+    there), so `planned_busy` says whether all of it lies in planned busy time per the calendar and
+    the OEE query only has to clip at the window's two edges.
+    """
+
     __tablename__ = "machine_state_intervals"
     __table_args__ = (
         UniqueConstraint("work_center_id", "start_ns"),
@@ -43,4 +50,5 @@ class MachineStateInterval(Base):
     reason_set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     reason_set_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), default=None)
+    planned_busy: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     source: Mapped[str] = mapped_column(String(16), default="ingest")
