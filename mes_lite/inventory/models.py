@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     DDL,
@@ -26,8 +27,6 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
-from typing import TYPE_CHECKING
-
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mes_lite.db import Base
