@@ -1,0 +1,140 @@
+"""Moves samples from the durable buffer to one sink, in order, at least once.
+
+One forwarder per sink: read a batch after the sink's cursor, `deliver` it, and move
+the cursor only when `deliver` returned (the destination confirmed). When the sink is
+unavailable, back off and try again from the cursor, so the same samples go again, in
+the same order. A token bucket limits messages per second, so the backlog after an
+outage drains at a rate the broker can take instead of in one flood.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from connectors.backoff import Backoff
+from gateway.buffer import AsyncBuffer
+from gateway.sample import Sample
+from gateway.sinks.base import Sink, SinkUnavailable
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 1.0
+"""A forwarder with nothing to send re-checks this often even without a wake-up (belt and braces)."""
+
+
+class TokenBucket:
+    """`rate_per_s` tokens a second, at most `burst` saved up; a take larger than what is saved waits."""
+
+    def __init__(self, rate_per_s: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
+        self.rate_per_s = rate_per_s
+        self.burst = burst if burst is not None else rate_per_s
+        self._clock = clock
+        self._tokens = self.burst
+        self._at = clock()
+
+    def take(self, n: float) -> float:
+        """Spend `n` tokens; returns the seconds to wait before sending (0 when they were there)."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate_per_s)
+        self._at = now
+        self._tokens -= n
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate_per_s
+
+
+class ForwarderState(StrEnum):
+    IDLE = "idle"  # up to date
+    DELIVERING = "delivering"
+    BACKING_OFF = "backing_off"  # the sink did not confirm; retrying after a delay
+    STOPPED = "stopped"
+
+
+@dataclass
+class ForwarderStats:
+    state: ForwarderState = ForwarderState.IDLE
+    batches_delivered: int = 0
+    samples_delivered: int = 0
+    delivery_failures: int = 0
+    last_error: str = ""
+    rate_limited_s: float = 0.0
+    """Total time spent waiting for the token bucket (non-zero means a backlog was throttled)."""
+    last_delivery_ns: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        sink: Sink,
+        buffer: AsyncBuffer,
+        *,
+        batch_size: int = 1000,
+        max_messages_per_s: float | None = None,
+        messages_in: Callable[[list[Sample]], int] = len,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.sink = sink
+        self.buffer = buffer
+        self.batch_size = batch_size
+        self.bucket = TokenBucket(max_messages_per_s) if max_messages_per_s else None
+        self.messages_in = messages_in
+        self.backoff = backoff or Backoff(initial_s=0.2, max_s=5.0)
+        self.stats = ForwarderStats()
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Deliver until cancelled, or until `stop()` was called and everything was delivered."""
+        name = self.sink.name
+        while True:
+            batch = await self.buffer.read_after(name, self.batch_size)
+            if batch is None:
+                self.stats.state = ForwarderState.IDLE
+                if self._stopping:
+                    self.stats.state = ForwarderState.STOPPED
+                    return
+                await self.buffer.wait_for_data(name, IDLE_WAIT_S)
+                continue
+            if self.bucket is not None:
+                wait_s = self.bucket.take(self.messages_in(batch.samples))
+                if wait_s > 0:
+                    self.stats.rate_limited_s += wait_s
+                    await asyncio.sleep(wait_s)
+            self.stats.state = ForwarderState.DELIVERING
+            try:
+                await self.sink.deliver(batch.samples)
+            except SinkUnavailable as e:
+                if not await self._back_off(str(e)):
+                    return
+                continue
+            except Exception as e:  # a bug in a sink must not lose data or kill the gateway: retry
+                log.exception("sink %s failed unexpectedly", name)
+                if not await self._back_off(f"{type(e).__name__}: {e}"):
+                    return
+                continue
+            await self.buffer.ack(name, batch.last_seq)
+            self.backoff.reset()
+            self.stats.batches_delivered += 1
+            self.stats.samples_delivered += len(batch.samples)
+            self.stats.last_delivery_ns = time.time_ns()
+            self.stats.last_error = ""
+
+    async def _back_off(self, error: str) -> bool:
+        """Wait before retrying; False when shutting down (what is left stays in the buffer)."""
+        self.stats.state = ForwarderState.BACKING_OFF
+        self.stats.delivery_failures += 1
+        if error != self.stats.last_error:
+            log.warning("sink %s unavailable: %s (will retry; nothing is lost)", self.sink.name, error)
+        self.stats.last_error = error
+        if self._stopping:
+            self.stats.state = ForwarderState.STOPPED
+            return False
+        await asyncio.sleep(self.backoff.next_delay_s())
+        return True
+
+    def stop(self) -> None:
+        """Finish: deliver what is buffered, then return from `run` (the caller bounds how long)."""
+        self._stopping = True
