@@ -97,6 +97,19 @@ class ModbusTag(TagBase):
     length: int | None = Field(default=None, ge=1, le=125, description="registers of a string")
     byte_order: ByteOrder | None = Field(default=None, description="override the device's byte order")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _single_bits_default_to_bool(cls, data: Any) -> Any:
+        """A coil, discrete input or register bit (hr40010.3) is a bool unless the YAML says otherwise."""
+        if isinstance(data, dict) and "type" not in data and isinstance(data.get("address"), str):
+            try:
+                address = parse_address(data["address"])
+            except ValueError:
+                return data
+            if address.bit is not None or address.table.is_bit_table:
+                return {**data, "type": DataType.BOOL}
+        return data
+
     @field_validator("address")
     @classmethod
     def _address_parses(cls, value: str) -> str:
