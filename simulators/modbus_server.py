@@ -60,7 +60,7 @@ class RegisterBank:
         self.tables: dict[Table, array[int]] = {
             table: array("H", bytes(2 * sizes.get(table, default_size))) for table in Table
         }
-        self.forbidden: list[tuple[Table, int, int]] = []
+        self.forbidden: list[tuple[Table, int, int, str]] = []
         self.write_count = 0
         self.write_listeners: list[WriteListener] = []
 
@@ -85,18 +85,28 @@ class RegisterBank:
             raise IndexError(f"{table.value}:{offset}+{count} is outside the table of {len(source)}")
         return source[offset : offset + count].tolist()
 
-    def forbid(self, table: Table, offset: int, count: int = 1) -> None:
-        """Answer exception 2 for any request touching table[offset : offset + count]."""
-        self.forbidden.append((table, offset, offset + count))
+    def forbid(
+        self, table: Table, offset: int, count: int = 1, *, answer: Literal["exception", "silent"] = "exception"
+    ) -> None:
+        """Answer exception 2 (or nothing at all, `answer="silent"`) to any request touching
+        table[offset : offset + count]: a gap in a PLC's map, or a request that times out."""
+        self.forbidden.append((table, offset, offset + count, answer))
 
     def add_write_listener(self, listener: WriteListener) -> None:
         self.write_listeners.append(listener)
 
     def addressable(self, table: Table, offset: int, count: int) -> bool:
+        return self.refusal(table, offset, count) is None
+
+    def refusal(self, table: Table, offset: int, count: int) -> str | None:
+        """None if the range may be accessed, else "exception" or "silent"."""
         if offset < 0 or offset + count > len(self.tables[table]):
-            return False
+            return "exception"
         end = offset + count
-        return not any(t == table and offset < f_end and f_start < end for t, f_start, f_end in self.forbidden)
+        for t, f_start, f_end, answer in self.forbidden:
+            if t == table and offset < f_end and f_start < end:
+                return answer
+        return None
 
     def write_from_client(self, table: Table, offset: int, values: list[int]) -> None:
         self.set_registers(table, offset, values)
@@ -124,8 +134,9 @@ def _unpack_bits(data: bytes, count: int) -> list[int]:
     return [(data[i // 8] >> (i % 8)) & 1 for i in range(count)]
 
 
-def handle_pdu(bank: RegisterBank, pdu: bytes) -> bytes:
-    """Answer one request PDU (function code + data) from `bank`; returns the response PDU."""
+def handle_pdu(bank: RegisterBank, pdu: bytes) -> bytes | None:
+    """Answer one request PDU (function code + data) from `bank`: the response PDU, or None
+    where the bank says a range stays silent."""
     if not pdu:
         return exception_pdu(0, ILLEGAL_FUNCTION)
     fc = pdu[0]
@@ -137,8 +148,8 @@ def handle_pdu(bank: RegisterBank, pdu: bytes) -> bytes:
         limit = MAX_READ_BITS if table.is_bit_table else MAX_READ_REGISTERS
         if not 1 <= count <= limit:
             return exception_pdu(fc, ILLEGAL_DATA_VALUE)
-        if not bank.addressable(table, offset, count):
-            return exception_pdu(fc, ILLEGAL_DATA_ADDRESS)
+        if refusal := bank.refusal(table, offset, count):
+            return None if refusal == "silent" else exception_pdu(fc, ILLEGAL_DATA_ADDRESS)
         values = bank.get_registers(table, offset, count)
         data = _pack_bits(values) if table.is_bit_table else struct.pack(f">{count}H", *values)
         return bytes((fc, len(data))) + data
@@ -149,8 +160,8 @@ def handle_pdu(bank: RegisterBank, pdu: bytes) -> bytes:
         table = Table.COIL if fc == 5 else Table.HOLDING_REGISTER
         if fc == 5 and value not in (0x0000, 0xFF00):
             return exception_pdu(fc, ILLEGAL_DATA_VALUE)
-        if not bank.addressable(table, offset, 1):
-            return exception_pdu(fc, ILLEGAL_DATA_ADDRESS)
+        if refusal := bank.refusal(table, offset, 1):
+            return None if refusal == "silent" else exception_pdu(fc, ILLEGAL_DATA_ADDRESS)
         bank.write_from_client(table, offset, [1 if value else 0] if fc == 5 else [value])
         return pdu
     if fc in (15, 16):
@@ -163,8 +174,8 @@ def handle_pdu(bank: RegisterBank, pdu: bytes) -> bytes:
         expected_bytes = (count + 7) // 8 if fc == 15 else 2 * count
         if not 1 <= count <= limit or byte_count != expected_bytes or len(data) != byte_count:
             return exception_pdu(fc, ILLEGAL_DATA_VALUE)
-        if not bank.addressable(table, offset, count):
-            return exception_pdu(fc, ILLEGAL_DATA_ADDRESS)
+        if refusal := bank.refusal(table, offset, count):
+            return None if refusal == "silent" else exception_pdu(fc, ILLEGAL_DATA_ADDRESS)
         values = _unpack_bits(data, count) if fc == 15 else list(struct.unpack(f">{count}H", data))
         bank.write_from_client(table, offset, values)
         return struct.pack(">BHH", fc, offset, count)
@@ -185,6 +196,7 @@ class _Counting:
         self.request_count = 0
         self.requests_received = 0
         self.requests_dropped = 0
+        self.pipelined_packets = 0  # packets that carried more than one request
         self.requests_by_unit: Counter[int] = Counter()
         self.requests_by_function: Counter[int] = Counter()
 
@@ -222,6 +234,8 @@ class _Counting:
                     return None
             else:
                 response = handle_pdu(bank, pdu)
+                if response is None:
+                    return None
         self.request_count += 1
         self.requests_by_unit[unit] += 1
         self.requests_by_function[fc] += 1
@@ -270,6 +284,8 @@ class _TcpConnection(asyncio.Protocol):
                 continue
             frame = struct.pack(">HHHB", tid, 0, len(response) + 1, unit) + response
             self._send(frame)
+        if frames_in_packet > 1:
+            self.server.pipelined_packets += 1
         if self.server.pipelining_broken and frames_in_packet > 0:
             self.buffer = b""  # like pymodbus 3.16: the rest of the packet is gone
 

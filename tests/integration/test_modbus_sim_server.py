@@ -19,7 +19,7 @@ def _read_request(transaction_id: int, unit: int, fc: int, offset: int, count: i
     return struct.pack(">HHHBBHH", transaction_id, 0, 6, unit, fc, offset, count)
 
 
-async def _answers(reader: asyncio.StreamReader, timeout_s: float = 0.5) -> list[tuple[int, bytes]]:
+async def _answers(reader: asyncio.StreamReader, timeout_s: float = 0.25) -> list[tuple[int, bytes]]:
     """(transaction id, PDU) of every response that arrives before a quiet period."""
     data = b""
     while True:
@@ -119,7 +119,7 @@ async def test_injected_faults_silent_exception_and_garbage(server: ModbusSimSer
     assert await _answers(reader) == [(1, bytes((0x83, 4)))]
     server.fault = "silent"
     writer.write(_read_request(2, 1, 3, 0, 1))
-    assert await _answers(reader, 0.3) == []
+    assert await _answers(reader, 0.2) == []
     server.fault = "garbage"
     writer.write(_read_request(3, 1, 3, 0, 1))
     (tid, pdu), *_ = await _answers(reader)
