@@ -1,0 +1,326 @@
+"""One MQTT connection at a time, run by paho's network thread and driven from asyncio.
+
+Why a fresh paho client per connection instead of paho's own reconnect: paho keeps
+unacknowledged QoS 1 messages and sends them again after reconnecting, while the
+durable buffer also replays everything that was not confirmed. Two replays would double
+the duplicates and break the order per tag. So a lost connection ends its client (its
+in-flight messages are forgotten, `publish_confirmed` raises `SinkUnavailable`), and
+the reconnect loop here opens a new one with backoff; the buffer replays, in order.
+
+Threads: paho's network thread per live connection (joined on disconnect and on stop);
+the blocking TCP/TLS connect runs in asyncio's default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from connectors.backoff import Backoff
+from edge_config.schema import MqttSink as MqttSinkConfig
+from gateway.sinks.base import SinkCounters, SinkUnavailable
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S = 15
+CONNECT_TIMEOUT_S = 10.0
+MAX_INFLIGHT_MESSAGES = 0
+"""0 = no paho-side window: paho scans its whole in-flight table on every PUBACK when a window is set
+(O(window) per ack: 20,000 messages took 10 s with a window of 1000). The forwarder's batch size bounds
+what is in flight instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+OnConnected = Callable[["MqttConnection"], Awaitable[None]]
+OnMessage = Callable[[str, bytes], None]
+WillFactory = Callable[[], Message | None]
+
+
+class _Session:
+    """One paho client and what the asyncio side needs to know about it."""
+
+    def __init__(self, client: paho.Client, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self.loop = loop
+        self.connack: asyncio.Future[int] = loop.create_future()
+        self.lost = asyncio.Event()
+        self.acked = 0  # PUBACKs received (written by paho's thread only)
+        self.wake_at = 0  # the asyncio side wants to be woken once `acked` reaches this
+        self.acks_changed = asyncio.Event()
+        self.disconnect_reason = ""
+
+    # paho's network thread ------------------------------------------------
+    def on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        code = 0 if not reason_code.is_failure else int(reason_code.value)
+        reason = str(reason_code)
+        self.loop.call_soon_threadsafe(self._set_connack, code, reason)
+
+    def _set_connack(self, code: int, reason: str) -> None:
+        if not self.connack.done():
+            self.disconnect_reason = reason if code else ""
+            self.connack.set_result(code)
+
+    def on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        client.loop_stop()  # from inside the network thread: no join, only "do not reconnect"
+        self.loop.call_soon_threadsafe(self._set_lost, str(reason_code))
+
+    def _set_lost(self, reason: str) -> None:
+        self.disconnect_reason = self.disconnect_reason or reason
+        self.lost.set()
+        self.acks_changed.set()
+        if not self.connack.done():
+            self.connack.set_result(-1)
+
+    def on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
+        self.acked += 1
+        if self.acked >= self.wake_at > 0:
+            self.wake_at = 0
+            self.loop.call_soon_threadsafe(self.acks_changed.set)
+
+
+class MqttConnection:
+    """Keeps one MQTT connection up and publishes batches whose delivery it confirms."""
+
+    def __init__(
+        self,
+        config: MqttSinkConfig,
+        *,
+        client_id: str,
+        counters: SinkCounters,
+        will: WillFactory,
+        on_connected: OnConnected,
+        on_message: OnMessage | None = None,
+        subscriptions: tuple[str, ...] = (),
+        ack_timeout_s: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        url = urlsplit(config.url)
+        self.host = url.hostname or "localhost"
+        self.use_tls = url.scheme == "mqtts" or config.tls is not None
+        self.port = url.port or (8883 if url.scheme == "mqtts" else 1883)
+        self.config = config
+        self.client_id = client_id
+        self.counters = counters
+        self._will = will
+        self._on_connected = on_connected
+        self._on_message = on_message
+        self._subscriptions = subscriptions
+        self.ack_timeout_s = ack_timeout_s
+        self._backoff = backoff or Backoff(initial_s=0.2, max_s=10.0)
+        self._session: _Session | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.last_error = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set() and self._session is not None and not self._session.lost.is_set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.client_id}")
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        return self.connected
+
+    async def stop(self, goodbye: list[Message] | None = None) -> None:
+        """Publish `goodbye` (confirmed, best effort), disconnect cleanly and join paho's thread."""
+        self._stopping = True
+        if goodbye and self.connected:
+            with contextlib.suppress(SinkUnavailable):
+                await self.publish_confirmed(goodbye, timeout_s=min(self.ack_timeout_s, 3.0))
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_session()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self._connect_once()
+                self._backoff.reset()
+                assert self._session is not None
+                await self._session.lost.wait()
+                self.counters.disconnects += 1
+                log.warning(
+                    "mqtt %s: connection to %s:%s lost (%s)",
+                    self.client_id,
+                    self.host,
+                    self.port,
+                    self._session.disconnect_reason,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # every connect failure is retried; say why once per attempt
+                self.last_error = _plain_error(e)
+                log.warning(
+                    "mqtt %s: cannot connect to %s:%s: %s", self.client_id, self.host, self.port, self.last_error
+                )
+            self._ready.clear()
+            await self._close_session()
+            if not self._stopping:
+                await asyncio.sleep(self._backoff.next_delay_s())
+
+    def _new_client(self) -> paho.Client:
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=True,
+            protocol=paho.MQTTv311,
+            reconnect_on_failure=False,
+        )
+        client.max_inflight_messages_set(MAX_INFLIGHT_MESSAGES)
+        client.max_queued_messages_set(0)
+        if self.config.username is not None:
+            client.username_pw_set(self.config.username, self.config.password)
+        if self.use_tls:
+            tls = self.config.tls
+            client.tls_set(
+                ca_certs=tls.ca if tls else None,
+                certfile=tls.cert if tls else None,
+                keyfile=tls.key if tls else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            if tls and tls.insecure:
+                client.tls_insecure_set(True)
+        will = self._will()
+        if will is not None:
+            client.will_set(will.topic, will.payload, will.qos, will.retain)
+        return client
+
+    async def _connect_once(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = self._new_client()
+        session = _Session(client, loop)
+        client.on_connect = session.on_connect
+        client.on_disconnect = session.on_disconnect
+        client.on_publish = session.on_publish
+        if self._on_message is not None:
+            handler = self._on_message
+            client.on_message = lambda _c, _u, msg: handler(msg.topic, msg.payload)
+        self._session = session
+        await asyncio.wait_for(
+            loop.run_in_executor(None, lambda: client.connect(self.host, self.port, KEEPALIVE_S)), CONNECT_TIMEOUT_S
+        )
+        client.loop_start()
+        code = await asyncio.wait_for(session.connack, CONNECT_TIMEOUT_S)
+        if code != 0:
+            raise ConnectionRefusedError(f"broker refused the connection: {session.disconnect_reason or code}")
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
+        self.counters.connects += 1
+        self.last_error = ""
+        log.info("mqtt %s: connected to %s:%s", self.client_id, self.host, self.port)
+        await self._on_connected(self)  # birth messages, before any delivery may use the connection
+        self._ready.set()
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        client = session.client
+        if client.is_connected():
+            client.disconnect()  # a clean DISCONNECT: the broker discards the will
+        await asyncio.get_running_loop().run_in_executor(None, _join_network_thread, client)
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish_confirmed(self, messages: list[Message], *, timeout_s: float | None = None) -> None:
+        """Publish in order; return when the broker acknowledged every QoS 1 message.
+
+        Raises `SinkUnavailable` when not connected, when the connection drops before
+        all PUBACKs arrived, or after `timeout_s` (then the connection is recycled, so a
+        late PUBACK cannot be mistaken for one of the next batch).
+        """
+        session = self._session
+        if session is None or session.lost.is_set():
+            raise SinkUnavailable(f"mqtt not connected to {self.host}:{self.port}: {self.last_error or 'connecting'}")
+        client = session.client
+        infos: list[paho.MQTTMessageInfo] = []
+        target = session.acked + sum(1 for m in messages if m.qos > 0)
+        for message in messages:
+            info = client.publish(message.topic, message.payload, message.qos, message.retain)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self.counters.messages_sent += len(infos)
+                self.counters.messages_failed += len(messages) - len(infos)
+                raise SinkUnavailable(f"mqtt publish failed: {paho.error_string(info.rc)}")
+            if message.qos > 0:
+                infos.append(info)
+        self.counters.messages_sent += len(messages)
+        loop = asyncio.get_running_loop()
+        limit_s = timeout_s or self.ack_timeout_s
+        deadline = loop.time() + limit_s
+        while infos:
+            if session.acked >= target:
+                # every PUBACK counted; paho marks each info published just after the callback
+                infos = [info for info in infos if not info.is_published()]
+                if infos:
+                    await asyncio.sleep(0.001)
+                continue
+            if session.lost.is_set():
+                self.counters.messages_failed += len(infos)
+                raise SinkUnavailable(f"mqtt connection lost with {target - session.acked} messages unacknowledged")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self.counters.messages_failed += len(infos)
+                session.disconnect_reason = "PUBACK timeout"
+                session.lost.set()  # recycle the connection: late PUBACKs must not count for the next batch
+                raise SinkUnavailable(f"mqtt: {target - session.acked} PUBACKs missing after {limit_s} s")
+            session.acks_changed.clear()
+            session.wake_at = target
+            if session.acked >= target:  # the last PUBACK came before wake_at was set
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.acks_changed.wait(), min(remaining, 0.5))
+        self.counters.messages_confirmed += len(messages)
+
+
+def _join_network_thread(client: paho.Client) -> None:
+    client.loop_stop()
+    thread: threading.Thread | None = getattr(client, "_thread", None)
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(5.0)
+    with contextlib.suppress(Exception):
+        client.socket() and client.socket().close()  # type: ignore[union-attr]
+
+
+def _plain_error(e: BaseException) -> str:
+    if isinstance(e, ssl.SSLError):
+        return f"TLS error: {e.reason or e}"
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    if isinstance(e, ConnectionRefusedError):
+        return str(e) if e.args and isinstance(e.args[0], str) else "connection refused"
+    return str(e) or type(e).__name__
+
+
+def default_client_id(gateway: str, sink_name: str) -> str:
+    """Stable per gateway and sink (a broker disconnects the older of two clients with one id)."""
+    return f"edgefab-{gateway}-{sink_name}"[:64] or f"edgefab-{uuid.uuid4().hex[:8]}"

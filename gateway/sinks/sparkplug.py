@@ -1,0 +1,301 @@
+"""Sparkplug B 3.0 edge node state: topics, bdSeq, seq, aliases, births and deaths.
+
+This module decides *what* to publish; `gateway.sinks.mqtt.MqttSink` publishes it. It
+does no I/O, so every rule below is tested without a broker.
+
+Mapping from the edgefab site:
+
+- group id = the site name (`site.site`): two sites' gateways may share the default
+  gateway name `edge1`, and group + edge node must be unique on a broker;
+- edge node id = the gateway name; device id = the machine (device) name;
+- metric name = the tag name; each metric gets a numeric alias in NBIRTH/DBIRTH, and
+  DDATA carries only aliases;
+- datatypes come from the tag configuration (Modbus type; scaled values are Double;
+  enum-mapped values are String); a tag whose type the configuration does not say
+  (OPC UA, derived tags) gets one from its first value (bool Boolean, int Int64,
+  float Double, str String).
+
+Sequence rules: bdSeq (0..255) is incremented before each MQTT connection and carried by
+that connection's NDEATH (the will) and its NBIRTH. seq is 0 on NBIRTH and incremented
+(mod 256) on every later DBIRTH / DDATA / DDEATH of the session. A rebirth (NCMD
+`Node Control/Rebirth` = true) republishes NBIRTH (seq 0, same bdSeq) and every DBIRTH.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from edge_config.schema import DataType as TagType
+from edge_config.schema import ModbusTag, OpcUaTag, SiteConfig
+from gateway.sample import Quality, Sample, Value
+from gateway.sinks.sparkplug_proto import DataType, Payload
+
+NAMESPACE = "spBv1.0"
+REBIRTH_METRIC = "Node Control/Rebirth"
+BDSEQ_METRIC = "bdSeq"
+
+QUALITY_PROPERTY = "Quality"
+"""Metric property carrying a quality other than good, with OPC DA codes (the Ignition convention)."""
+QUALITY_CODES = {Quality.GOOD: 192, Quality.UNCERTAIN: 64, Quality.BAD: 0}
+UNIT_PROPERTY = "engUnit"
+
+_TAG_TYPES = {
+    TagType.BOOL: DataType.Boolean,
+    TagType.INT16: DataType.Int16,
+    TagType.UINT16: DataType.UInt16,
+    TagType.INT32: DataType.Int32,
+    TagType.UINT32: DataType.UInt32,
+    TagType.INT64: DataType.Int64,
+    TagType.UINT64: DataType.UInt64,
+    TagType.FLOAT32: DataType.Float,
+    TagType.FLOAT64: DataType.Double,
+    TagType.STRING: DataType.String,
+}
+_INT32_TYPES = {DataType.Int8, DataType.Int16, DataType.Int32, DataType.UInt8, DataType.UInt16, DataType.UInt32}
+_INT64_TYPES = {DataType.Int64, DataType.UInt64, DataType.DateTime}
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One MQTT message to publish."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool = False
+
+
+def declared_datatype(tag: ModbusTag | OpcUaTag) -> DataType | None:
+    """The Sparkplug datatype the configuration implies, or None when only a value can tell."""
+    if tag.map:
+        return DataType.String
+    if isinstance(tag, ModbusTag):
+        if tag.type is TagType.BOOL:
+            return DataType.Boolean
+        if tag.scale != 1.0 or tag.offset != 0.0:
+            return DataType.Double
+        return _TAG_TYPES[tag.type]
+    return None
+
+
+def inferred_datatype(value: Value) -> DataType | None:
+    if isinstance(value, bool):
+        return DataType.Boolean
+    if isinstance(value, int):
+        return DataType.Int64
+    if isinstance(value, float):
+        return DataType.Double
+    if isinstance(value, str):
+        return DataType.String
+    return None
+
+
+def set_metric_value(metric: object, datatype: DataType, value: Value) -> None:
+    """Store `value` in the oneof field Sparkplug uses for `datatype`; null if it does not fit.
+
+    Signed integers are stored two's complement in the unsigned wire fields, as the
+    specification and Tahu do.
+    """
+    try:
+        if value is None:
+            raise TypeError
+        if datatype in _INT32_TYPES:
+            metric.int_value = int(value) & 0xFFFF_FFFF  # type: ignore[attr-defined]
+        elif datatype in _INT64_TYPES:
+            metric.long_value = int(value) & 0xFFFF_FFFF_FFFF_FFFF  # type: ignore[attr-defined]
+        elif datatype is DataType.Float:
+            metric.float_value = float(value)  # type: ignore[attr-defined]
+        elif datatype is DataType.Double:
+            metric.double_value = float(value)  # type: ignore[attr-defined]
+        elif datatype is DataType.Boolean:
+            metric.boolean_value = bool(value)  # type: ignore[attr-defined]
+        else:
+            metric.string_value = str(value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError, OverflowError):
+        metric.is_null = True  # type: ignore[attr-defined]
+
+
+@dataclass
+class _Metric:
+    name: str
+    alias: int
+    datatype: DataType
+    unit: str | None = None
+    last: Sample | None = None
+
+
+@dataclass
+class _Device:
+    name: str
+    metrics: dict[str, _Metric] = field(default_factory=dict)
+    born: bool = False
+
+
+class SparkplugNode:
+    """The state of one Sparkplug edge node (this gateway) across MQTT sessions."""
+
+    def __init__(self, site: SiteConfig, qos: int = 1) -> None:
+        self.group_id = site.site.site
+        self.edge_node_id = site.gateway.name
+        self.qos = qos
+        self.bd_seq = -1  # the first session makes it 0
+        self.seq = 0
+        self._next_alias = 1
+        self._rebirth_alias = self._take_alias()
+        self._bdseq_alias = self._take_alias()
+        self._devices: dict[str, _Device] = {}
+        self._device_by_machine_path: dict[str, _Device] = {}
+        for device in site.devices:
+            spb_device = self._device(device.name)
+            for name, tag in device.tags.items():
+                datatype = declared_datatype(tag)
+                if datatype is not None:
+                    self._add_metric(spb_device, name, datatype, tag.unit)
+            machine_path = site.tag_path(device, "x").rsplit("/", 1)[0]
+            self._device_by_machine_path[machine_path] = spb_device
+
+    # ------------------------------------------------------------------ topics
+
+    def topic(self, message_type: str, device: str | None = None) -> str:
+        base = f"{NAMESPACE}/{self.group_id}/{message_type}/{self.edge_node_id}"
+        return f"{base}/{device}" if device else base
+
+    @property
+    def ncmd_topic(self) -> str:
+        return self.topic("NCMD")
+
+    # ------------------------------------------------------------------ session
+
+    def new_session(self) -> Outgoing:
+        """Advance bdSeq for a new MQTT connection; returns the NDEATH to set as its will."""
+        self.bd_seq = (self.bd_seq + 1) % 256
+        return self._ndeath()
+
+    def births(self, now_ms: int) -> list[Outgoing]:
+        """NBIRTH (seq 0) then a DBIRTH per device with its current values: on connect and on rebirth."""
+        self.seq = 0
+        payload = Payload(timestamp=now_ms, seq=0)
+        self._control_metric(payload, BDSEQ_METRIC, self._bdseq_alias, DataType.Int64, self.bd_seq, now_ms)
+        self._control_metric(payload, REBIRTH_METRIC, self._rebirth_alias, DataType.Boolean, False, now_ms)
+        out = [Outgoing(self.topic("NBIRTH"), payload.SerializeToString(), self.qos)]
+        for device in self._devices.values():
+            device.born = False
+            if device.metrics:
+                out.append(self._dbirth(device, now_ms))
+        return out
+
+    def data(self, samples: Iterable[Sample], now_ms: int) -> list[Outgoing]:
+        """DDATA per device for `samples` (in order), preceded by a DBIRTH where a metric is new."""
+        by_device: dict[str, list[Sample]] = {}
+        for sample in samples:
+            machine_path, tag_name = sample.tag.rsplit("/", 1)
+            device = self._device_by_machine_path.get(machine_path)
+            if device is None:
+                device = self._device_by_machine_path[machine_path] = self._device(machine_path.rsplit("/", 1)[-1])
+            metric = device.metrics.get(tag_name)
+            if metric is None:
+                datatype = inferred_datatype(sample.value)
+                if datatype is None:
+                    continue  # a null value of a never-seen tag: nothing to declare yet
+                self._add_metric(device, tag_name, datatype, None)
+                device.born = False
+            by_device.setdefault(device.name, []).append(sample)
+
+        out: list[Outgoing] = []
+        for device_name, device_samples in by_device.items():
+            device = self._devices[device_name]
+            if not device.born:
+                out.append(self._dbirth(device, now_ms))
+            payload = Payload(timestamp=now_ms, seq=self._next_seq())
+            for sample in device_samples:
+                known = device.metrics[sample.tag.rsplit("/", 1)[1]]
+                known.last = sample
+                metric = payload.metrics.add(alias=known.alias, timestamp=sample.ts_ns // 1_000_000)
+                self._fill(metric, known.datatype, sample)
+            out.append(Outgoing(self.topic("DDATA", device_name), payload.SerializeToString(), self.qos))
+        return out
+
+    def deaths(self, now_ms: int) -> list[Outgoing]:
+        """A graceful goodbye: DDEATH per born device, then the NDEATH (the will is not sent then)."""
+        out = []
+        for device in self._devices.values():
+            if device.born:
+                payload = Payload(timestamp=now_ms, seq=self._next_seq())
+                out.append(Outgoing(self.topic("DDEATH", device.name), payload.SerializeToString(), self.qos))
+                device.born = False
+        out.append(self._ndeath())
+        return out
+
+    def is_rebirth_request(self, payload: bytes) -> bool:
+        """True when an NCMD payload sets `Node Control/Rebirth` (by name or alias) to true."""
+        try:
+            command = Payload.FromString(payload)
+        except Exception:  # a garbage NCMD must not take the sink down
+            return False
+        return any(
+            (m.name == REBIRTH_METRIC or (not m.name and m.alias == self._rebirth_alias))
+            and m.WhichOneof("value") == "boolean_value"
+            and m.boolean_value
+            for m in command.metrics
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _take_alias(self) -> int:
+        alias, self._next_alias = self._next_alias, self._next_alias + 1
+        return alias
+
+    def _device(self, name: str) -> _Device:
+        device = self._devices.get(name)
+        if device is None:
+            device = self._devices[name] = _Device(name)
+        return device
+
+    def _add_metric(self, device: _Device, name: str, datatype: DataType, unit: str | None) -> None:
+        device.metrics[name] = _Metric(name, self._take_alias(), datatype, unit)
+
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) % 256
+        return self.seq
+
+    def _ndeath(self) -> Outgoing:
+        payload = Payload()
+        self._control_metric(payload, BDSEQ_METRIC, None, DataType.Int64, self.bd_seq, None)
+        return Outgoing(self.topic("NDEATH"), payload.SerializeToString(), 1)
+
+    @staticmethod
+    def _control_metric(
+        payload: object, name: str, alias: int | None, datatype: DataType, value: Value, now_ms: int | None
+    ) -> None:
+        metric = payload.metrics.add(name=name, datatype=datatype)  # type: ignore[attr-defined]
+        if alias is not None:
+            metric.alias = alias
+        if now_ms is not None:
+            metric.timestamp = now_ms
+        set_metric_value(metric, datatype, value)
+
+    def _dbirth(self, device: _Device, now_ms: int) -> Outgoing:
+        payload = Payload(timestamp=now_ms, seq=self._next_seq())
+        for known in device.metrics.values():
+            ts_ms = known.last.ts_ns // 1_000_000 if known.last else now_ms
+            metric = payload.metrics.add(name=known.name, alias=known.alias, timestamp=ts_ms)
+            if known.unit:
+                metric.properties.keys.append(UNIT_PROPERTY)
+                metric.properties.values.add(type=DataType.String, string_value=known.unit)
+            if known.last is None:
+                metric.datatype = known.datatype
+                metric.is_null = True
+            else:
+                self._fill(metric, known.datatype, known.last)
+        device.born = True
+        return Outgoing(self.topic("DBIRTH", device.name), payload.SerializeToString(), self.qos)
+
+    @staticmethod
+    def _fill(metric: object, datatype: DataType, sample: Sample) -> None:
+        metric.datatype = datatype  # type: ignore[attr-defined]
+        set_metric_value(metric, datatype, sample.value)
+        if sample.quality is not Quality.GOOD:
+            properties = metric.properties  # type: ignore[attr-defined]
+            properties.keys.append(QUALITY_PROPERTY)
+            properties.values.add(type=DataType.Int32, int_value=QUALITY_CODES[sample.quality])
