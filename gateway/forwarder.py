@@ -23,6 +23,9 @@ from gateway.sinks.base import Sink, SinkUnavailable
 
 log = logging.getLogger(__name__)
 
+RECONNECT_POLL_S = 0.05
+"""While backing off from a disconnected sink, how often to check whether it reconnected."""
+
 IDLE_WAIT_S = 1.0
 """A forwarder with nothing to send re-checks this often even without a wake-up (belt and braces)."""
 
@@ -132,7 +135,12 @@ class Forwarder:
         if self._stopping:
             self.stats.state = ForwarderState.STOPPED
             return False
-        await asyncio.sleep(self.backoff.next_delay_s())
+        was_connected = bool(self.sink.connected)
+        deadline = asyncio.get_running_loop().time() + self.backoff.next_delay_s()
+        while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.sleep(min(remaining, RECONNECT_POLL_S))
+            if not was_connected and self.sink.connected:
+                break  # the destination is back: replay now rather than at the end of the backoff
         return True
 
     def stop(self) -> None:
