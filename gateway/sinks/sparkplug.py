@@ -152,7 +152,7 @@ class SparkplugNode:
                 datatype = declared_datatype(tag)
                 if datatype is not None:
                     self._add_metric(spb_device, name, datatype, tag.unit)
-            machine_path = site.tag_path(device, "x").rsplit("/", 1)[0]
+            machine_path = "/".join((site.site.enterprise, site.site.site, device.area, device.line, device.name))
             self._device_by_machine_path[machine_path] = spb_device
 
     # ------------------------------------------------------------------ topics
@@ -199,6 +199,7 @@ class SparkplugNode:
                 if datatype is None:
                     continue  # a null value of a never-seen tag: nothing to declare yet
                 self._add_metric(device, tag_name, datatype, None)
+                device.metrics[tag_name].last = sample  # its DBIRTH shows the first value, not null
                 device.born = False
             by_device.setdefault(device.name, []).append(sample)
 
