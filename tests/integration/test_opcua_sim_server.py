@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from asyncua import Client, ua
 
 from simulators.opcua_server import OpcUaSimServer
 from tests.servers import free_port
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest.fixture(scope="session")
@@ -18,16 +21,17 @@ def opcua_cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("opcua-sim-pki")
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def plc(opcua_cert_dir: Path) -> AsyncIterator[OpcUaSimServer]:
+    """One server for the tests that only add variables (asyncua takes about 2 s to start one)."""
     server = OpcUaSimServer("127.0.0.1", free_port(), security=("None",), cert_dir=opcua_cert_dir)
+    await server.start()
     yield server
     await server.stop()
 
 
 async def test_a_variable_gets_a_string_node_id_named_after_its_path_under_folders(plc: OpcUaSimServer) -> None:
     node_id = await plc.add_variable("Press/Counters/Total", 41, variant_type="UInt32")
-    await plc.start()
     await plc.write("Press/Counters/Total", 42)
 
     assert node_id == f"ns={plc._namespace_index};s=Press/Counters/Total"
@@ -40,7 +44,6 @@ async def test_a_variable_gets_a_string_node_id_named_after_its_path_under_folde
 
 
 async def test_client_writes_are_logged_and_refused_on_read_only_variables(plc: OpcUaSimServer) -> None:
-    await plc.start()
     setpoint = await plc.add_variable("Press/Setpoint", 10.0, writable=True)
     state = await plc.add_variable("Press/State", "idle")
     async with Client(plc.url, timeout=2) as client:
@@ -58,7 +61,6 @@ async def test_client_writes_are_logged_and_refused_on_read_only_variables(plc: 
 
 async def test_a_status_code_set_on_a_variable_is_what_clients_read(plc: OpcUaSimServer) -> None:
     node_id = await plc.add_variable("Oven/Temp", 180.0)
-    await plc.start()
     async with Client(plc.url, timeout=2) as client:
         await plc.set_status("Oven/Temp", "UncertainLastUsableValue")
         uncertain = await client.get_node(node_id).read_data_value(raise_on_bad_status=False)
@@ -73,15 +75,19 @@ async def test_a_status_code_set_on_a_variable_is_what_clients_read(plc: OpcUaSi
     assert good.StatusCode.is_good() and good.Value.Value == 181.0
 
 
-async def test_a_restart_on_the_same_port_keeps_variables_and_client_written_values(plc: OpcUaSimServer) -> None:
+async def test_a_restart_on_the_same_port_keeps_variables_and_client_written_values(opcua_cert_dir: Path) -> None:
+    plc = OpcUaSimServer("127.0.0.1", free_port(), security=("None",), cert_dir=opcua_cert_dir)
     node_id = await plc.add_variable("Line/Recipe", 1, variant_type="Int32", writable=True)
     await plc.start()
-    async with Client(plc.url, timeout=2) as client:
-        await client.get_node(node_id).write_value(ua.Variant(7, ua.VariantType.Int32))
-    await plc.stop()
-    await plc.start()
-    async with Client(plc.url, timeout=2) as client:
-        assert await client.get_node(node_id).read_value() == 7
+    try:
+        async with Client(plc.url, timeout=2) as client:
+            await client.get_node(node_id).write_value(ua.Variant(7, ua.VariantType.Int32))
+        await plc.stop()
+        await plc.start()
+        async with Client(plc.url, timeout=2) as client:
+            assert await client.get_node(node_id).read_value() == 7
+    finally:
+        await plc.stop()
 
 
 async def test_username_and_encryption_are_offered_with_a_generated_certificate(opcua_cert_dir: Path) -> None:
