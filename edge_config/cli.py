@@ -8,10 +8,12 @@ failure is one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from enum import Enum
 from typing import Any
 
-SECRET_WORDS = ("password", "token", "secret", "private_key")
+SECRET_WORDS = ("password", "token", "secret")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,13 +69,16 @@ def show_command(args: argparse.Namespace) -> int:
             return 1
         from ruamel.yaml import YAML
 
-        data = config.model_dump(mode="json", exclude_defaults=False)
+        data = plain_data(config.model_dump(mode="python", exclude_none=True))
         if not args.show_secrets:
             data = mask_secrets(data)
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
         yaml.sort_base_mapping_type_on_output = False  # keep schema order
         yaml.dump(data, sys.stdout)
+        return 0
+    except BrokenPipeError:  # `edgefab config show x | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as error:  # never a traceback for the user
         print(f"{args.file}: internal error while showing: {type(error).__name__}: {error}", file=sys.stderr)
@@ -89,4 +94,15 @@ def mask_secrets(data: Any) -> Any:
         }
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
+    return data
+
+
+def plain_data(data: Any) -> Any:
+    """Enums as their YAML spelling; everything else as dumped (integer map keys stay integers)."""
+    if isinstance(data, dict):
+        return {plain_data(k): plain_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [plain_data(v) for v in data]
+    if isinstance(data, Enum):
+        return data.value
     return data
