@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -114,7 +115,21 @@ class PymodbusTransport:
         except (TimeoutError, OSError) as e:
             raise LinkDown(f"cannot connect to {self.description}: {e or 'timeout'}") from e
         if not connected:
-            raise LinkDown(f"cannot connect to {self.description}")
+            raise LinkDown(f"cannot connect to {self.description}: {await self._why_not_connected()}")
+
+    async def _why_not_connected(self) -> str:
+        """pymodbus only says False; one plain TCP attempt tells refused from unreachable or timeout."""
+        params = self.client.comm_params
+        if params.comm_type is None or params.comm_type.name != "TCP":
+            return "cannot open the serial port"
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(params.host, params.port), self.timeout_s)
+        except TimeoutError:
+            return f"no answer within {self.timeout_s:g} s"
+        except OSError as e:
+            return os.strerror(e.errno).lower() if e.errno else str(e)
+        writer.close()
+        return "the device closed the connection"
 
     async def read(self, unit: int, table: Table, offset: int, count: int) -> list[int]:
         client = self.client
