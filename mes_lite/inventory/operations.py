@@ -142,8 +142,8 @@ def _consume(
             if not material.allow_negative:
                 policy = material_policy(session, product.id)
                 raise Conflict(
-                    f"not enough {product.code} at {location.code}: {plan.picked} {policy.base_unit} usable, "
-                    f"{kind} needs {quantity}"
+                    f"not enough {product.code} at {location.code}: {stock.format_quantity(plan.picked)} {policy.base_unit} "
+                    f"usable, {kind} needs {stock.format_quantity(quantity)}"
                 )
             # negative stock allowed: the shortfall goes on the newest lot seen, or a placeholder lot
             shortfall_lot = (

@@ -206,7 +206,7 @@ def balances_after(
         if after < 0 and delta < 0 and not policy.allow_negative:
             raise NegativeStockError(
                 f"not enough {key.material} lot {key.lot} at {key.location}: "
-                f"on hand {_fmt(before)} {policy.base_unit}, {move.kind} needs {_fmt(-delta)}"
+                f"on hand {format_quantity(before)} {policy.base_unit}, {move.kind} needs {format_quantity(-delta)}"
             )
         result[key] = after
     return result
@@ -316,7 +316,7 @@ class Ledger:
         return recorded
 
 
-def _fmt(quantity: Decimal) -> str:
+def format_quantity(quantity: Decimal) -> str:
     """A quantity without trailing zeros or exponent (5, 0.25)."""
     text = format(quantity.normalize(), "f")
     return text

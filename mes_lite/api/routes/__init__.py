@@ -5,4 +5,9 @@ Other mes_lite parts add their modules by appending one line to this list.
 
 ROUTER_MODULES: list[str] = [
     "mes_lite.api.routes.auth",
+    "mes_lite.api.routes.master_data",
+    "mes_lite.api.routes.work_orders",
+    "mes_lite.api.routes.production",
+    "mes_lite.api.routes.oee",
+    "mes_lite.api.routes.andon",
 ]
