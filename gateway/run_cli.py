@@ -1,9 +1,151 @@
-"""Subcommands of this package (see gateway.cli). Not yet implemented."""
+"""`edgefab run CONFIG`, `edgefab demo` and `edgefab status` (see gateway.cli).
+
+Handlers import the gateway lazily so `edgefab --help` stays fast on a Pi. Bad input
+(a config that does not load, a derived tag over a missing tag, a port in use) is one
+clear line on stderr and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
+import time
+
+DEFAULT_STATUS_URL = "http://127.0.0.1:9108"
+
+_STANDARD_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and every `extra=` field (e.g. `event`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        doc.update({k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_FIELDS})
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def use_log_format(log_format: str) -> None:
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLogFormatter())
+    logging.getLogger("asyncua").setLevel(logging.WARNING)  # asyncua logs every node at INFO
+    logging.getLogger("pymodbus").setLevel(logging.WARNING)
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # amqtt's session state machine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """No commands yet."""
+    run = sub.add_parser(
+        "run",
+        help="run the edge gateway: devices -> pipeline -> durable buffer -> MQTT / InfluxDB",
+        description="Run the gateway for CONFIG until SIGTERM/SIGINT (then deliver what is buffered and stop).",
+    )
+    run.add_argument("config", metavar="CONFIG", help="site configuration YAML")
+    run.add_argument(
+        "--health-host", default="127.0.0.1", help="address of /healthz and /metrics (default %(default)s)"
+    )
+    run.add_argument("--health-port", type=int, default=None, help="port (default: gateway.health_port; 0 = any free)")
+    run.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one object per line")
+    run.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    run.add_argument("--flush-timeout", type=float, default=5.0, metavar="S", help="delivery time at shutdown")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="the demo: simulated factory + embedded MQTT broker + gateway, printing live values",
+        description="Start the simulated factory, an embedded MQTT broker (unless MQTT_URL points at a reachable "
+        "broker) and the gateway with edge_config/examples/demo-factory.yaml, and print live values.",
+    )
+    demo.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    demo.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall-clock second")
+    demo.add_argument("--mqtt-port", type=int, default=0, help="embedded broker port (default: 1883 if free, else any)")
+    demo.add_argument("--print-every", type=float, default=3.0, metavar="S", help="seconds between live lines")
+    demo.add_argument("--log-format", choices=["text", "json"], default="text")
+    demo.set_defaults(func=_demo)
+
+    status = sub.add_parser("status", help="show a running gateway's devices and sinks (from /healthz)")
+    status.add_argument("--url", default=DEFAULT_STATUS_URL, help="the gateway's health URL (default %(default)s)")
+    status.add_argument("--json", action="store_true", help="print the raw /healthz document")
+    status.set_defaults(func=_status)
+
+
+def _fail(message: str) -> int:
+    print(f"edgefab: {message}", file=sys.stderr)
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge_config.loader import load_config
+    from edge_config.problems import ConfigError
+    from gateway.pipeline import PipelineConfigError
+    from gateway.runtime import Gateway
+
+    use_log_format(args.log_format)
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except OSError as e:
+        return _fail(f"cannot read {args.config}: {e.strerror or e}")
+
+    async def main() -> None:
+        gateway = Gateway(config, health_host=args.health_host, health_port=args.health_port,
+                          flush_timeout_s=args.flush_timeout)  # fmt: skip
+        if args.duration is not None:
+            asyncio.get_running_loop().call_later(args.duration, gateway.request_stop)
+        await gateway.run()
+
+    try:
+        asyncio.run(main())
+    except PipelineConfigError as e:
+        return _fail(str(e))
+    except OSError as e:  # typically the health port is taken, or the buffer's folder is not writable
+        return _fail(str(e))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge_config.problems import ConfigError
+    from gateway.demo import run_demo
+
+    use_log_format(args.log_format)
+    if args.speed <= 0:
+        return _fail(f"--speed must be positive, got {args.speed}")
+    try:
+        asyncio.run(run_demo(duration_s=args.duration, speed=args.speed, mqtt_port=args.mqtt_port,
+                             print_every_s=args.print_every))  # fmt: skip
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except OSError as e:
+        return _fail(str(e))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import urllib.error
+
+    from gateway.health import fetch_health, status_table
+
+    try:
+        doc = fetch_health(args.url)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        return _fail(f"no gateway answering at {args.url}/healthz ({reason}); is `edgefab run` running?")
+    print(json.dumps(doc, indent=1) if args.json else status_table(doc))
+    return 0 if doc.get("status") == "running" else 1
