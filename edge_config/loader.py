@@ -75,6 +75,11 @@ def is_modbus(protocol: Protocol | None) -> bool:
     return protocol in (Protocol.MODBUS, Protocol.MODBUS_RTU)
 
 
+def _inside_tags(loc: tuple[Any, ...]) -> bool:
+    """An error inside a tag's value: validate_tags reports those with the protocol's own tag model."""
+    return loc[:1] == ("tags",) and len(loc) >= 2 and loc[2:] != ("[key]",)
+
+
 @dataclass
 class _Document:
     label: str
@@ -98,6 +103,7 @@ class _Loader:
         self.poisoned: set[Pos] = set()  # positions already reported; later consequential errors there are dropped
         self.included: set[Path] = set()
         self.file_order: dict[str, int] = {}
+        self.devices_malformed = False
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -235,10 +241,9 @@ class _Loader:
         else:
             return
         for key, value in entries:
-            if path == ("devices",) and isinstance(value, LMap) and isinstance(value.get("name"), str):
-                key_in_path = value["name"]  # devices are named in key paths, as everywhere else
-            else:
-                key_in_path = key
+            name = value.get("name") if path == ("devices",) and isinstance(value, LMap) else None
+            # devices are named in key paths, as everywhere else
+            key_in_path = name if isinstance(name, str) and name and "$" not in name else key
             if isinstance(value, str) and "$" in value:
                 try:
                     node[key] = interpolate(value, self.env)
@@ -254,8 +259,10 @@ class _Loader:
         for document in documents:
             for key, value in document.root.items():
                 pos = document.root.key_pos[key]
+                if isinstance(key, str) and key.startswith("x-"):
+                    continue  # a home for YAML anchors (x-common: &common ...), as in docker compose
                 if key not in TOP_LEVEL_KEYS:
-                    self.report(pos, (key,), unknown_key_message(key, TOP_LEVEL_KEYS))
+                    self.report(pos, (key,), unknown_key_message(key, TOP_LEVEL_KEYS) + " (and x-... for YAML anchors)")
                 elif key == "devices":
                     if value is None:
                         pass
@@ -263,6 +270,7 @@ class _Loader:
                         self.report(
                             pos, (key,), f"got {show(value)}; expected a list of devices, each starting with '- name:'"
                         )
+                        self.devices_malformed = True
                         continue
                     else:
                         for index, item in enumerate(value):
@@ -388,10 +396,10 @@ class _Loader:
         for name, pnode in node.items():
             path = ("profiles", name)
             at = node.key_pos[name]
-            profile = self.validate(Profile, pnode, path, at)
+            profile = self.validate(Profile, pnode, path, at, skip=_inside_tags)
+            profiles[name] = (profile, pnode)
             if not isinstance(pnode, LMap):
                 continue
-            profiles[name] = (profile, pnode)
             protocol = self.protocol_of(pnode.get("protocol"))
             tags = pnode.get("tags")
             if isinstance(tags, LMap) and protocol is not None:
@@ -430,6 +438,8 @@ class _Loader:
     def validate_devices(
         self, root: LMap, profiles: dict[str, tuple[Profile | None, LMap]], start: Pos
     ) -> list[ResolvedDevice] | None:
+        if self.devices_malformed:
+            return None
         if "devices" not in root:
             self.report(
                 start, ("devices",), "missing required key 'devices': expected a list of devices ('- name: ...')"
@@ -476,7 +486,7 @@ class _Loader:
                 f"got {show(node)}; expected a device: a mapping with name, area, line, protocol, connection, tags",
             )
             return None
-        resolved = self.resolve_profile(node, path, profiles)
+        resolved, profile_ok = self.resolve_profile(node, path, profiles)
         protocol = self.protocol_of(resolved.get("protocol"))
         if "protocol" not in resolved and "profile" not in node:
             self.report(
@@ -492,17 +502,17 @@ class _Loader:
         tags: dict[str, Any] = {}
         tags_node = resolved.get("tags")
         if isinstance(tags_node, LMap):
-            if protocol is not None:
+            if protocol is not None and profile_ok:
                 tags = self.validate_tags(tags_node, protocol, (*path, "tags"))
             if not tags_node:
                 self.report_at(resolved, "tags", (*path, "tags"), "no tags: add tags: (or a profile: with tags)")
-        elif tags_node is None and not ("profile" in node and node["profile"] not in profiles):
+        elif "tags" not in resolved and profile_ok:
             self.report(
                 node.pos, (*path, "tags"), "missing required key 'tags': expected tags: (or a profile: with tags)"
             )
 
         def skip(loc: tuple[Any, ...]) -> bool:
-            return loc[:1] == ("connection",) or (loc[:1] == ("tags",) and len(loc) >= 3 and loc[2] != "[key]")
+            return loc[:1] == ("connection",) or (len(loc) >= 3 and _inside_tags(loc))
 
         overrides: dict[str, Any] = {"connection": connection}
         if isinstance(tags_node, LMap):
@@ -516,14 +526,19 @@ class _Loader:
 
     def resolve_profile(
         self, node: LMap, path: tuple[Any, ...], profiles: dict[str, tuple[Profile | None, LMap]]
-    ) -> LMap:
-        """The device with its profile's protocol, byte order and tags filled in (own settings win)."""
+    ) -> tuple[LMap, bool]:
+        """The device with its profile's protocol, byte order and tags filled in (own settings win).
+
+        The flag is False when the profile could not be applied (its problem is already reported).
+        """
         resolved = LMap(node.pos)
         for key, value in node.items():
             resolved.put(key, value, node.key_pos[key])
         if "profile" not in node:
-            return resolved
+            return resolved, True
         name = node["profile"]
+        if not isinstance(name, str):
+            return resolved, False  # the type error comes from validating the device
         if name not in profiles:
             guess = did_you_mean(str(name), profiles) if isinstance(name, str) else None
             hint = f"; did you mean {guess!r}?" if guess else ";"
@@ -531,8 +546,10 @@ class _Loader:
             self.report_at(
                 node, "profile", (*path, "profile"), f"unknown profile {show(name)}{hint} defined profiles: {defined}"
             )
-            return resolved
+            return resolved, False
         _, pnode = profiles[name]
+        if not isinstance(pnode, LMap):
+            return resolved, False
         own_protocol, profile_protocol = self.protocol_of(node.get("protocol")), self.protocol_of(pnode.get("protocol"))
         if own_protocol and profile_protocol and is_modbus(own_protocol) != is_modbus(profile_protocol):
             self.report_at(
@@ -541,6 +558,7 @@ class _Loader:
                 (*path, "protocol"),
                 f"protocol {own_protocol.value!r} cannot use profile {name!r}, whose tags are for {profile_protocol.value!r}",
             )
+            return resolved, False
         for key in ("protocol", "byte_order"):
             if key not in node and key in pnode:
                 resolved.put(key, pnode[key], pnode.key_pos[key])
@@ -552,7 +570,7 @@ class _Loader:
                     tags.put(tag_name, value, source.key_pos[tag_name])  # device tags replace profile tags whole
         if dtags is None or isinstance(dtags, LMap):
             resolved.put("tags", tags, node.key_pos.get("tags", pnode.key_pos.get("tags", node.pos)))
-        return resolved
+        return resolved, True
 
     def validate_connection(self, resolved: LMap, protocol: Protocol | None, path: tuple[Any, ...]) -> Any:
         cpath = (*path, "connection")

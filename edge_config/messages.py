@@ -99,6 +99,10 @@ def describe_type(tp: Any, metadata: list[Any] | None = None) -> str:
         return "a duration such as 500ms, 2s, 1m or 1h" + (f" ({bounds})" if bounds else "")
     if parse_size_bytes in validators:
         return "a size such as 64MiB, 500MB or 1GiB"
+    for item in list(metadata):
+        if isinstance(item, FieldInfo):  # Annotated[str, Field(pattern=...)]
+            metadata.extend(item.metadata)
+    bounds = _bounds(metadata)
     for item in metadata:
         pattern = getattr(item, "pattern", None)
         if pattern:
@@ -217,7 +221,7 @@ def message_for(model: type[BaseModel], error: dict[str, Any]) -> str:
             text = text.removeprefix(prefix)
         return text
     if loc and loc[-1] == "[key]":
-        return f"{show(loc[-2])} is not allowed as a name: expected {allowed_for(model, (*loc[:-2], '[key]'))}"
+        return f"{show(loc[-2])} is not allowed as a key here: expected {allowed_for(model, (*loc[:-2], '[key]'))}"
     allowed = allowed_for(model, loc)
     if allowed == "text" and isinstance(value, int | float) and not isinstance(value, bool):
         allowed += "; put numbers meant as text in quotes"

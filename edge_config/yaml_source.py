@@ -13,6 +13,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from edge_config.problems import ConfigProblem, format_key_path
 
@@ -80,6 +81,14 @@ def read_yaml(text: str, file: str, problems: list[ConfigProblem]) -> Any:
     yaml = YAML(typ="safe", pure=True)
     try:
         node = yaml.compose(text)
+    except ReaderError as error:  # bytes that YAML does not allow (NUL, control characters)
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        line = text.count("\n", 0, error.position) + 1
+        col = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        problems.append(
+            ConfigProblem(file, line, col, "", f"not a text file YAML can read: character #x{code:04x} is not allowed")
+        )
+        return None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -152,6 +161,11 @@ def _item_label(item: Node, index: int, path: tuple[Any, ...]) -> Any:
     """Devices appear in key paths by name (devices.press01), other list items by index."""
     if path == ("devices",) and isinstance(item, MappingNode):
         for key_node, value_node in item.value:
-            if key_node.value == "name" and isinstance(value_node, ScalarNode) and value_node.value:
+            if (
+                key_node.value == "name"
+                and isinstance(value_node, ScalarNode)
+                and value_node.value
+                and "$" not in value_node.value
+            ):
                 return value_node.value
     return index
