@@ -166,55 +166,12 @@ class OpcUaConnector:
         log.info("OPC UA %s: connected to %s", self.device.name, self.connection.url)
 
     async def _new_client(self) -> Client:
-        connection = self.connection
-        client = Client(connection.url, timeout=connection.timeout, watchdog_intervall=self._watchdog_interval_s)
-        client.name = client.description = f"edgefab {self.device.name}"
-        client.session_timeout = SESSION_TIMEOUT_MS
-        if connection.username:
-            client.set_user(connection.username)
-            client.set_password(connection.password or "")
-        certificate, private_key = self._client_certificate()
-        if certificate is not None:
-            client.application_uri = application_uri_of(certificate) or client.application_uri
-        else:
-            client.application_uri = default_client_uri()
-        if connection.security != OpcUaSecurity.NONE:
-            assert certificate is not None and private_key is not None
-            mode = (
-                ua.MessageSecurityMode.Sign
-                if connection.security == OpcUaSecurity.SIGN
-                else ua.MessageSecurityMode.SignAndEncrypt
-            )
-            # Without a pinned server certificate asyncua fetches it from the server's endpoint list.
-            await client.set_security(
-                SecurityPolicyBasic256Sha256,
-                certificate=str(certificate),
-                private_key=str(private_key),
-                server_certificate=connection.server_certificate,
-                mode=mode,
-            )
-        return client
-
-    def _client_certificate(self) -> tuple[Path | None, Path | None]:
-        """The configured certificate, else the one `edgefab opcua cert` made, else a new one (secure modes only)."""
-        connection = self.connection
-        if connection.certificate:
-            if not connection.private_key:
-                raise OpcUaError(f"device {self.device.name}: connection.private_key is required with certificate")
-            return Path(connection.certificate), Path(connection.private_key)
-        certificate, private_key = self._pki_dir / CERTIFICATE_FILE, self._pki_dir / PRIVATE_KEY_FILE
-        if certificate.is_file() and private_key.is_file():
-            return certificate, private_key
-        if connection.security == OpcUaSecurity.NONE:
-            return None, None
-        created = ensure_application_certificate(self._pki_dir, default_client_uri())
-        log.warning(
-            "OPC UA %s: created client certificate %s (ApplicationURI %s): trust it on the server",
-            self.device.name,
-            created.certificate_path,
-            created.application_uri,
+        return await build_client(
+            self.connection,
+            name=f"edgefab {self.device.name}",
+            pki_dir=self._pki_dir,
+            watchdog_interval_s=self._watchdog_interval_s,
         )
-        return created.certificate_path, created.private_key_path
 
     def _poll_interval_s(self, binding: TagBinding) -> float:
         return binding.tag.poll or self.device.poll
@@ -329,6 +286,59 @@ class OpcUaConnector:
         except Exception as error:
             raise _EmitFailed() from error
         self.health.samples += len(samples)
+
+
+async def build_client(
+    connection: OpcUaConnection, *, name: str, pki_dir: Path = DEFAULT_PKI_DIR, watchdog_interval_s: float = 1.0
+) -> Client:
+    """An unconnected asyncua Client with the connection's security, certificate and user set up.
+
+    Secure modes need the server's certificate: unless `server_certificate` pins it, asyncua
+    fetches it from the server's endpoint list, so this may already talk to the server.
+    """
+    client = Client(connection.url, timeout=connection.timeout, watchdog_intervall=watchdog_interval_s)
+    client.name = client.description = name
+    client.session_timeout = SESSION_TIMEOUT_MS
+    if connection.username:
+        client.set_user(connection.username)
+        client.set_password(connection.password or "")
+    certificate, private_key = client_certificate(connection, pki_dir)
+    client.application_uri = (application_uri_of(certificate) if certificate else None) or default_client_uri()
+    if connection.security != OpcUaSecurity.NONE:
+        assert certificate is not None and private_key is not None
+        mode = (
+            ua.MessageSecurityMode.Sign
+            if connection.security == OpcUaSecurity.SIGN
+            else ua.MessageSecurityMode.SignAndEncrypt
+        )
+        await client.set_security(
+            SecurityPolicyBasic256Sha256,
+            certificate=str(certificate),
+            private_key=str(private_key),
+            server_certificate=connection.server_certificate,
+            mode=mode,
+        )
+    return client
+
+
+def client_certificate(connection: OpcUaConnection, pki_dir: Path) -> tuple[Path | None, Path | None]:
+    """The configured certificate, else the one `edgefab opcua cert` made, else a new one (secure modes only)."""
+    if connection.certificate:
+        if not connection.private_key:
+            raise OpcUaError("connection.private_key is required with connection.certificate")
+        return Path(connection.certificate), Path(connection.private_key)
+    certificate, private_key = pki_dir / CERTIFICATE_FILE, pki_dir / PRIVATE_KEY_FILE
+    if certificate.is_file() and private_key.is_file():
+        return certificate, private_key
+    if connection.security == OpcUaSecurity.NONE:
+        return None, None
+    created = ensure_application_certificate(pki_dir, default_client_uri())
+    log.warning(
+        "created OPC UA client certificate %s (ApplicationURI %s): trust it on the server",
+        created.certificate_path,
+        created.application_uri,
+    )
+    return created.certificate_path, created.private_key_path
 
 
 _FILTER_REFUSED = {"BadFilterNotAllowed", "BadMonitoredItemFilterUnsupported", "BadDeadbandFilterInvalid"}
