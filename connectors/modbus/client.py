@@ -31,12 +31,14 @@ from connectors.modbus.transport import (
     RegisterTransport,
     open_transport,
 )
-from edge_config.schema import DataType, Device, ModbusTag, SiteConfig
+from edge_config.schema import ByteOrder, DataType, Device, ModbusTag, SiteConfig
 from gateway.sample import Quality, Sample
 
 log = logging.getLogger(__name__)
 
 TransportFactory = Callable[[Device], RegisterTransport]
+_SlotDecoder = tuple[str, int, int, DataType, ByteOrder, int | None, int | None, ModbusTag, bool]
+"""Per tag of a read: path, word range, how to decode, the tag, and whether scaling is a no-op."""
 
 
 class ModbusConnector:
@@ -61,6 +63,7 @@ class ModbusConnector:
         self._transport: RegisterTransport | None = None
         self._request_lock: asyncio.Lock | None = None
         self._all_bad_reported = False
+        self._decoders: dict[int, list[_SlotDecoder]] = {}
 
     @property
     def reads_by_interval(self) -> dict[float, list[ReadRequest]]:
@@ -182,25 +185,38 @@ class ModbusConnector:
         ts_ns = time.time_ns()
         return [Sample(self.paths[slot.name], None, ts_ns, Quality.BAD, reason) for slot in read.slots]
 
-    def _decode(self, read: ReadRequest, words: list[int], ts_ns: int) -> list[Sample]:
-        samples = []
-        for slot in read.slots:
-            path = self.paths[slot.name]
-            try:
-                raw = decode_registers(
-                    words[slot.index : slot.index + slot.count],
+    def _slot_decoders(self, read: ReadRequest) -> list[_SlotDecoder]:
+        decoders = self._decoders.get(id(read))
+        if decoders is None:
+            decoders = [
+                (
+                    self.paths[slot.name],
+                    slot.index,
+                    slot.index + slot.count,
                     slot.data_type,
                     slot.byte_order,
-                    bit=slot.bit,
-                    length=slot.count if slot.data_type == DataType.STRING else None,
+                    slot.bit,
+                    slot.count if slot.data_type == DataType.STRING else None,
+                    slot.tag,
+                    slot.tag.map is None and slot.tag.scale == 1.0 and slot.tag.offset == 0.0,
                 )
+                for slot in read.slots
+            ]
+            self._decoders[id(read)] = decoders
+        return decoders
+
+    def _decode(self, read: ReadRequest, words: list[int], ts_ns: int) -> list[Sample]:
+        samples = []
+        for path, start, end, data_type, byte_order, bit, length, tag, plain in self._slot_decoders(read):
+            try:
+                raw = decode_registers(words[start:end], data_type, byte_order, bit=bit, length=length)
             except ValueError as e:
                 samples.append(Sample(path, None, ts_ns, Quality.BAD, f"cannot decode {read.label}: {e}"))
                 continue
-            if isinstance(raw, float) and not math.isfinite(raw):
+            if raw.__class__ is float and not math.isfinite(raw):
                 samples.append(Sample(path, None, ts_ns, Quality.BAD, f"device sent {raw} (not a finite number)"))
                 continue
-            samples.append(Sample(path, apply_scaling(raw, slot.tag), ts_ns))
+            samples.append(Sample(path, raw if plain else apply_scaling(raw, tag), ts_ns))
         return samples
 
     async def write(self, tag_name: str, value: bool | int | float | str) -> None:

@@ -49,14 +49,17 @@ _INT_RANGE = {
     DataType.UINT64: (0, (1 << 64) - 1),
 }
 INTEGER_TYPES = frozenset(_INT_RANGE)
+_SIXTEEN_BIT = frozenset({DataType.INT16, DataType.UINT16})
+_SWAPPED = frozenset({ByteOrder.DCBA, ByteOrder.BADC})
 FLOAT_TYPES = frozenset({DataType.FLOAT32, DataType.FLOAT64})
 
 
 def _words_to_bytes(words: Sequence[int]) -> bytes:
-    for word in words:
-        if not 0 <= word <= 0xFFFF:
-            raise ValueError(f"register value {word} is not a 16-bit word (0..65535)")
-    return b"".join(word.to_bytes(2, "big") for word in words)
+    try:
+        return struct.pack(f">{len(words)}H", *words)
+    except struct.error:
+        bad = next(w for w in words if not 0 <= w <= 0xFFFF)
+        raise ValueError(f"register value {bad} is not a 16-bit word (0..65535)") from None
 
 
 def _bytes_to_words(data: bytes) -> list[int]:
@@ -76,7 +79,7 @@ def reorder(data: bytes, byte_order: ByteOrder) -> bytes:
 
 
 def _swaps_bytes_in_register(byte_order: ByteOrder) -> bool:
-    return byte_order in (ByteOrder.DCBA, ByteOrder.BADC)
+    return byte_order in _SWAPPED
 
 
 def words_needed(data_type: DataType, length: int | None = None) -> int:
@@ -111,6 +114,13 @@ def decode_registers(
         if not words:
             raise ValueError("no register or bit to decode as bool")
         return words[0] != 0
+    if data_type in _SIXTEEN_BIT and len(words) == 1:  # the common case, without struct
+        word = words[0]
+        if not 0 <= word <= 0xFFFF:
+            raise ValueError(f"register value {word} is not a 16-bit word (0..65535)")
+        if byte_order in _SWAPPED:
+            word = ((word & 0xFF) << 8) | (word >> 8)
+        return word - 0x10000 if data_type == DataType.INT16 and word & 0x8000 else word
     needed = words_needed(data_type, length if length is not None else len(words))
     if len(words) != needed:
         raise ValueError(f"{data_type.value} needs {needed} register(s), got {len(words)}")
