@@ -131,6 +131,10 @@ class SimulatedFactory:
         opcua_setups = [s for s in self.setups.values() if s.protocol == "opcua"]
         if modbus_setups:
             self._banks = {s.name: RegisterBank() for s in modbus_setups}
+            for setup in modbus_setups:  # serve the machine's values from the first request on, never zeros
+                snapshot = self.machines[setup.name].snapshot()
+                for table, offset, words in setup.register_map.writes(snapshot, self.speed):
+                    self._banks[setup.name].set_registers(table, offset, words)
             self.modbus = ModbusSimServer(
                 self.host, self._modbus_port, {s.unit: self._banks[s.name] for s in modbus_setups}
             )
@@ -146,11 +150,11 @@ class SimulatedFactory:
                         node_path(setup.name, tag), tag.initial, variant_type=tag.variant_type, writable=tag.writable
                     )
         try:
-            if self.opcua is not None:
-                await self.opcua.start()  # the slow one (asyncua builds its address space) first
-            if self.modbus is not None:
+            if self.modbus is not None:  # the cheap one first: a taken port fails before asyncua's slow init
                 await self.modbus.start()
                 self._modbus_port = self.modbus.port
+            if self.opcua is not None:
+                await self.opcua.start()
         except BaseException:
             await self._stop_servers()
             raise
@@ -161,11 +165,15 @@ class SimulatedFactory:
         log.info("simulated factory: %s", "; ".join(self.describe()))
 
     async def stop(self) -> None:
+        """Stop updating and serving; the ground truth then runs up to this moment."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            sim_s = self.sim_s
+            for machine in self.machines.values():
+                machine.step_to(max(sim_s, machine.now_s))
         await self._stop_servers()
 
     async def _stop_servers(self) -> None:
