@@ -100,9 +100,6 @@ def browse_command(args: argparse.Namespace) -> int:
     from connectors.opcua.errors import describe_error
     from edge_config.schema import NAME_PATTERN
 
-    if not getattr(args, "verbose", False):
-        logging.getLogger("asyncua").setLevel(logging.CRITICAL)  # its warnings would bury the one-line error
-
     for option in ("device", "area", "line"):
         if not re.match(NAME_PATTERN, getattr(args, option)):
             return _fail("opcua browse", f"--{option} {getattr(args, option)!r}: use letters, digits, _ . - only")
@@ -130,7 +127,14 @@ def browse_command(args: argparse.Namespace) -> int:
             line=args.line,
             pki_dir=args.cert_dir,
         )
-        text = asyncio.run(walk)
+        asyncua_log = logging.getLogger("asyncua")
+        level = asyncua_log.level
+        if not getattr(args, "verbose", False):
+            asyncua_log.setLevel(logging.CRITICAL)  # its warnings would bury the one-line error
+        try:
+            text = asyncio.run(walk)
+        finally:
+            asyncua_log.setLevel(level)
     except Exception as error:
         return _fail("opcua browse", describe_error(error, args.url, username=args.username, timeout_s=args.timeout))
     sys.stdout.write(text)
