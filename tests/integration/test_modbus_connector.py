@@ -345,3 +345,33 @@ async def test_writing_a_writable_tag_changes_the_device_and_a_read_only_tag_is_
     assert bank.get_registers(Table.HOLDING_REGISTER, 24, 1) == [0]
     assert server.write_count == 3
     assert parse_address(tags["lamp"]["address"]).bit == 4
+
+
+async def test_a_device_failure_exception_marks_the_tags_bad_and_the_link_stays_up(
+    server: ModbusSimServer, run_connector: Callable[[SiteConfig], Collector]
+) -> None:
+    collector = run_connector(site(server.port, {"a": {"address": "hr:0"}, "b": {"address": "ir:0"}}))
+    await collector.wait_for(lambda b: b[0].quality == Quality.GOOD)
+    server.fault = "exception"
+    batch = await collector.wait_for(lambda b: b[0].quality == Quality.BAD, since=len(collector.batches))
+    assert {s.reason for s in batch} == {
+        "Modbus exception 4 (server device failure) reading hr:0..0",
+        "Modbus exception 4 (server device failure) reading ir:0..0",
+    }
+    server.fault = None
+    await collector.wait_for(lambda b: b[0].quality == Quality.GOOD, since=len(collector.batches))
+    assert collector.connector.health.reconnects == 0
+
+
+async def test_a_garbled_answer_marks_the_tags_bad_and_the_link_is_reopened(
+    server: ModbusSimServer, run_connector: Callable[[SiteConfig], Collector]
+) -> None:
+    collector = run_connector(site(server.port, {"a": {"address": "hr:0"}}))
+    await collector.wait_for(lambda b: b[0].quality == Quality.GOOD)
+    server.fault = "garbage"
+    bad = await collector.wait_for(lambda b: b[0].quality == Quality.BAD, since=len(collector.batches))
+    assert "malformed answer" in bad[0].reason
+    server.fault = None
+    await collector.wait_for(lambda b: b[0].quality == Quality.GOOD, since=len(collector.batches))
+    assert collector.connector.health.reconnects >= 1
+    assert server.connection_count >= 2
