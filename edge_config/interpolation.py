@@ -16,9 +16,13 @@ class MissingVariable(ValueError):
     pass
 
 
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Replace every placeholder; raise MissingVariable / ValueError naming the culprit."""
+def interpolate(text: str, env: Mapping[str, str], secret: bool = False) -> str:
+    """Replace every placeholder; raise MissingVariable / ValueError naming the culprit.
+
+    For a `secret` value (a password) the messages do not quote the text.
+    """
     missing: list[str] = []
+    where = "" if secret else f" in {text!r}"
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$${":
@@ -26,7 +30,7 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
         name, default = match.group(1), match.group(2)
         if name is None:
             raise ValueError(
-                f"malformed placeholder {match.group(0)!r} in {text!r}: write ${{NAME}} or ${{NAME:-default}} "
+                f"malformed placeholder {'in this secret value' if secret else repr(match.group(0)) + where}: write ${{NAME}} or ${{NAME:-default}} "
                 "(NAME of letters, digits and _), or $${ for a literal ${"
             )
         if name in env:
@@ -40,6 +44,7 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
     if missing:
         names = ", ".join(missing)
         raise MissingVariable(
-            f"environment variable {names} is not set (in {text!r}): set it, or give a default as ${{{missing[0]}:-value}}"
+            f"environment variable {names} is not set{' (' + where.strip() + ')' if where else ''}: "
+            f"set it, or give a default as ${{{missing[0]}:-value}}"
         )
     return result

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from edge_config import semantics
 from edge_config.interpolation import interpolate
-from edge_config.messages import did_you_mean, message_for, show, unknown_key_message
+from edge_config.messages import SECRET_KEYS, did_you_mean, message_for, show, unknown_key_message
 from edge_config.problems import ConfigError, ConfigProblem, format_key_path
 from edge_config.schema import (
     Buffer,
@@ -246,7 +246,7 @@ class _Loader:
             key_in_path = name if isinstance(name, str) and name and "$" not in name else key
             if isinstance(value, str) and "$" in value:
                 try:
-                    node[key] = interpolate(value, self.env)
+                    node[key] = interpolate(value, self.env, secret=key in SECRET_KEYS)
                 except ValueError as error:
                     self.report_at(node, key, (*path, key_in_path), str(error), poison=True)
             else:

@@ -257,14 +257,14 @@ def _check_derived(item: ResolvedDevice, report_at: ReportAt) -> None:
 
             referenced += [("expr", n) for n in sorted(parse_expression(spec.expr).names)]
         for key, ref in referenced:
-            if ref not in item.device.tags and ref not in derived:
+            if ref not in item.device.tags:  # derived tags read only read tags, never other derived tags
                 guess = did_you_mean(ref, known)
                 hint = f"; did you mean {guess!r}?" if guess else ""
                 report_at(
                     nodes[name],
                     key,
                     (*dpath, key),
-                    f"{ref!r} is not a tag of device {item.device.name!r}{hint} tags: {', '.join(known)}",
+                    f"{ref!r} is not a read tag of device {item.device.name!r}{hint} read tags: {', '.join(known)}",
                 )
 
 

@@ -280,3 +280,40 @@ def test_show_prints_the_resolved_config_with_secrets_masked(tmp_path, capsys, m
     assert "tok-123" not in out
     assert "token: '***'" in out
     assert "protocol: modbus" in out and "address: hr40001" in out
+
+
+def test_yaml_anchors_live_under_x_keys_and_merge_keys_fill_devices(tmp_path):
+    path = write(
+        tmp_path,
+        "site.yaml",
+        SITE
+        + """\
+        x-press: &press {area: stamping, line: line1, protocol: modbus, tags: {state: {address: hr40001}}}
+        devices:
+          - {<<: *press, name: press01, connection: {host: 10.0.0.1}}
+          - {<<: *press, name: press02, line: line2, connection: {host: 10.0.0.2}}
+        """,
+    )
+    press01, press02 = load_config(path, env={}).devices
+    assert (press01.area, press01.line, press02.line) == ("stamping", "line1", "line2")
+    assert press02.tags["state"].address == "hr40001"
+
+
+def test_a_broken_placeholder_in_a_password_does_not_print_the_password(tmp_path):
+    path = write(
+        tmp_path,
+        "site.yaml",
+        SITE
+        + """\
+        devices:
+          - name: cnc01
+            area: machining
+            line: line2
+            protocol: opcua
+            connection: {url: "opc.tcp://h:4840", username: u, password: "Sup3r${secret"}
+            tags: {state: {node: "ns=2;s=State"}}
+        """,
+    )
+    [problem] = check_config(path, env={})
+    assert problem.key_path == "devices.cnc01.connection.password"
+    assert "Sup3r" not in problem.message and "malformed placeholder" in problem.message
