@@ -26,7 +26,7 @@ from simulators.modbus_server import ModbusSimServer, RegisterBank
 from tests.integration.gateway_harness import MqttRecorder, TcpGate, wait_until
 from tests.servers import Mosquitto
 
-TAGS = 5
+TAGS = 20
 CONFIG = """
 site: {{enterprise: acme, site: test}}
 gateway: {{name: gw-kill9, health_port: 0}}
@@ -105,9 +105,9 @@ async def test_a_gateway_killed_with_9_loses_nothing_and_resends_at_most_the_bat
     log_path = tmp_path / "gateway.log"
     gateway = await start_gateway(config_path, log_path)
     try:
-        await wait_until(lambda: len(recorder.received) >= 300, 15, f"live delivery ({log_path})")
+        await wait_until(lambda: len(recorder.received) >= 400, 15, f"live delivery ({log_path})")
         gate.shut()  # the broker becomes unreachable: a backlog builds up in the buffer
-        await wait_until(lambda: unconfirmed(buffer_path) >= 500, 15, "a backlog of 500 samples")
+        await wait_until(lambda: unconfirmed(buffer_path) >= 1000, 15, "a backlog of 1000 samples")
         gateway.send_signal(signal.SIGKILL)
         await gateway.wait()
         received_before = set(recorder.received)
@@ -115,12 +115,12 @@ async def test_a_gateway_killed_with_9_loses_nothing_and_resends_at_most_the_bat
         unacked = {key for key, seq in stored.items() if seq > acked}
         print(f"at the kill: {len(received_before)} received, {len(unacked)} committed but unconfirmed")
 
-        assert len(unacked) >= 500
+        assert len(unacked) >= 1000
         gate.open()
         gateway = await start_gateway(config_path, log_path)
         received_keys = lambda: {(tag, ts) for tag, _, ts in recorder.received}  # noqa: E731
         await wait_until(lambda: unacked <= received_keys(), 15, "the buffered samples after the restart")
-        await wait_until(lambda: len(recorder.received) >= len(received_before) + 200, 15, "live delivery again")
+        await wait_until(lambda: len(recorder.received) >= len(received_before) + 400, 15, "live delivery again")
         gateway.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(gateway.wait(), 20) == 0, log_path.read_text()[-2000:]
     finally:
@@ -139,7 +139,7 @@ async def test_a_gateway_killed_with_9_loses_nothing_and_resends_at_most_the_bat
     assert sent_twice <= unacked, "nothing the broker had confirmed was sent again"
     assert len(sent_twice) <= 5000, "at most one batch (the forwarder's batch_size) is sent twice"
     values = sorted({v for tag, v, _ in recorder.received if tag.endswith("/t0")})
-    assert len(values) > 100
+    assert len(values) > 50
     _, stored_after = buffer_contents(buffer_path)
     assert not stored_after, "a graceful stop delivered everything and compaction emptied the buffer"
     assert os.path.exists(buffer_path)
