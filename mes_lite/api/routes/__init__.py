@@ -10,4 +10,7 @@ ROUTER_MODULES: list[str] = [
     "mes_lite.api.routes.production",
     "mes_lite.api.routes.oee",
     "mes_lite.api.routes.andon",
+    "mes_lite.api.routes.inventory",
+    "mes_lite.api.routes.shipping",
+    "mes_lite.api.routes.trace",
 ]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from mes_lite.api.auth import current_user, require_role
 from mes_lite.db import get_session
 from mes_lite.inventory import csv_exchange, master_data, operations, planning
-from mes_lite.inventory.ledger import Actor, reconcile_balances, reverse_move
+from mes_lite.inventory.ledger import Actor, commit_with_retry, reconcile_balances, reverse_move
 from mes_lite.inventory.models import Location, Lot, StockMove
 from mes_lite.models import Product, User
 
@@ -78,8 +78,7 @@ def _material_out(session: Session, code: str) -> MaterialOut:
 def put_material(
     body: MaterialIn, session: Session = Depends(get_session), _: User = Depends(supervisor)
 ) -> MaterialOut:
-    master_data.upsert_material(session, **body.model_dump())
-    session.commit()
+    commit_with_retry(session, lambda: master_data.upsert_material(session, **body.model_dump()))
     return _material_out(session, body.code)
 
 
@@ -109,16 +108,18 @@ class LocationOut(BaseModel):
 def post_location(
     body: LocationIn, session: Session = Depends(get_session), _: User = Depends(supervisor)
 ) -> LocationOut:
-    master_data.create_location(
+    commit_with_retry(
         session,
-        code=body.code,
-        kind=body.kind,
-        parent_code=body.parent,
-        name=body.name,
-        dispatch=body.dispatch,
-        work_center_code=body.work_center,
+        lambda: master_data.create_location(
+            session,
+            code=body.code,
+            kind=body.kind,
+            parent_code=body.parent,
+            name=body.name,
+            dispatch=body.dispatch,
+            work_center_code=body.work_center,
+        ),
     )
-    session.commit()
     return LocationOut(code=body.code, kind=body.kind, parent=body.parent, name=body.name, dispatch=body.dispatch)
 
 
@@ -194,21 +195,23 @@ class ReceiptIn(BaseModel):
 def post_receipt(
     body: ReceiptIn, session: Session = Depends(get_session), user: User = Depends(operator)
 ) -> list[MoveOut]:
-    move = operations.receive(
+    move = commit_with_retry(
         session,
-        material=body.material,
-        quantity=body.quantity,
-        unit=body.unit,
-        location=body.location,
-        lot=body.lot,
-        production_date=body.production_date,
-        expiry_date=body.expiry_date,
-        supplier_lot=body.supplier_lot,
-        purchase_order_line_id=body.purchase_order_line,
-        reason=body.reason,
-        actor=actor_of(user),
+        lambda: operations.receive(
+            session,
+            material=body.material,
+            quantity=body.quantity,
+            unit=body.unit,
+            location=body.location,
+            lot=body.lot,
+            production_date=body.production_date,
+            expiry_date=body.expiry_date,
+            supplier_lot=body.supplier_lot,
+            purchase_order_line_id=body.purchase_order_line,
+            reason=body.reason,
+            actor=actor_of(user),
+        ),
     )
-    session.commit()
     return _moves_out(session, [move])
 
 
@@ -224,8 +227,9 @@ class IssueIn(BaseModel):
 
 @router.post("/issues", response_model=list[MoveOut], status_code=201)
 def post_issue(body: IssueIn, session: Session = Depends(get_session), user: User = Depends(operator)) -> list[MoveOut]:
-    moves = operations.issue_to_work_order(session, **body.model_dump(), actor=actor_of(user))
-    session.commit()
+    moves = commit_with_retry(
+        session, lambda: operations.issue_to_work_order(session, **body.model_dump(), actor=actor_of(user))
+    )
     return _moves_out(session, moves)
 
 
@@ -239,14 +243,16 @@ class BackflushIn(BaseModel):
 def post_backflush(
     body: BackflushIn, session: Session = Depends(get_session), user: User = Depends(operator)
 ) -> list[MoveOut]:
-    moves = operations.backflush(
+    moves = commit_with_retry(
         session,
-        work_order=body.work_order,
-        produced_quantity=body.produced_quantity,
-        location=body.location,
-        actor=actor_of(user),
+        lambda: operations.backflush(
+            session,
+            work_order=body.work_order,
+            produced_quantity=body.produced_quantity,
+            location=body.location,
+            actor=actor_of(user),
+        ),
     )
-    session.commit()
     return _moves_out(session, moves)
 
 
@@ -264,8 +270,9 @@ class FinishedGoodsIn(BaseModel):
 def post_finished_goods(
     body: FinishedGoodsIn, session: Session = Depends(get_session), user: User = Depends(operator)
 ) -> list[MoveOut]:
-    move = operations.receive_finished_goods(session, **body.model_dump(), actor=actor_of(user))
-    session.commit()
+    move = commit_with_retry(
+        session, lambda: operations.receive_finished_goods(session, **body.model_dump(), actor=actor_of(user))
+    )
     return _moves_out(session, [move])
 
 
@@ -283,8 +290,7 @@ class TransferIn(BaseModel):
 def post_transfer(
     body: TransferIn, session: Session = Depends(get_session), user: User = Depends(operator)
 ) -> list[MoveOut]:
-    move = operations.transfer(session, **body.model_dump(), actor=actor_of(user))
-    session.commit()
+    move = commit_with_retry(session, lambda: operations.transfer(session, **body.model_dump(), actor=actor_of(user)))
     return _moves_out(session, [move])
 
 
@@ -301,8 +307,7 @@ class CountIn(BaseModel):
 def post_count(
     body: CountIn, session: Session = Depends(get_session), user: User = Depends(supervisor)
 ) -> list[MoveOut]:
-    move = operations.count(session, **body.model_dump(), actor=actor_of(user))
-    session.commit()
+    move = commit_with_retry(session, lambda: operations.count(session, **body.model_dump(), actor=actor_of(user)))
     return _moves_out(session, [move] if move else [])
 
 
@@ -314,8 +319,7 @@ class ReversalIn(BaseModel):
 def post_reversal(
     move_id: int, body: ReversalIn, session: Session = Depends(get_session), user: User = Depends(supervisor)
 ) -> list[MoveOut]:
-    move = reverse_move(session, move_id, actor=actor_of(user), reason=body.reason)
-    session.commit()
+    move = commit_with_retry(session, lambda: reverse_move(session, move_id, actor=actor_of(user), reason=body.reason))
     return _moves_out(session, [move])
 
 
@@ -417,13 +421,15 @@ def _po_out(session: Session, number: str) -> PurchaseOrderOut:
 def post_purchase_order(
     body: PurchaseOrderIn, session: Session = Depends(get_session), _: User = Depends(supervisor)
 ) -> PurchaseOrderOut:
-    master_data.create_purchase_order(
+    commit_with_retry(
         session,
-        number=body.number,
-        supplier=body.supplier,
-        lines=[(x.material, x.quantity, x.unit) for x in body.lines],
+        lambda: master_data.create_purchase_order(
+            session,
+            number=body.number,
+            supplier=body.supplier,
+            lines=[(x.material, x.quantity, x.unit) for x in body.lines],
+        ),
     )
-    session.commit()
     return _po_out(session, body.number)
 
 
@@ -445,14 +451,16 @@ class ReorderPointIn(BaseModel):
 def put_reorder_point(
     body: ReorderPointIn, session: Session = Depends(get_session), _: User = Depends(supervisor)
 ) -> None:
-    master_data.set_reorder_point(
+    commit_with_retry(
         session,
-        material_code=body.material,
-        location_code=body.location,
-        min_quantity=body.min_quantity,
-        reorder_quantity=body.reorder_quantity,
+        lambda: master_data.set_reorder_point(
+            session,
+            material_code=body.material,
+            location_code=body.location,
+            min_quantity=body.min_quantity,
+            reorder_quantity=body.reorder_quantity,
+        ),
     )
-    session.commit()
 
 
 class LowStockOut(BaseModel):

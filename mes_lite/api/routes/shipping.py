@@ -14,6 +14,7 @@ from mes_lite.api.auth import current_user, require_role
 from mes_lite.api.routes.inventory import actor_of
 from mes_lite.db import get_session
 from mes_lite.inventory import shipping
+from mes_lite.inventory.ledger import commit_with_retry
 from mes_lite.models import User
 
 router = APIRouter(prefix="/api/shipping", tags=["shipping"])
@@ -77,14 +78,16 @@ def _order_out(session: Session, number: str) -> SalesOrderOut:
 def post_sales_order(
     body: SalesOrderIn, session: Session = Depends(get_session), _: User = Depends(supervisor)
 ) -> SalesOrderOut:
-    shipping.create_sales_order(
+    commit_with_retry(
         session,
-        number=body.number,
-        customer=body.customer,
-        ship_to=body.ship_to,
-        lines=[(x.material, x.quantity, x.unit) for x in body.lines],
+        lambda: shipping.create_sales_order(
+            session,
+            number=body.number,
+            customer=body.customer,
+            ship_to=body.ship_to,
+            lines=[(x.material, x.quantity, x.unit) for x in body.lines],
+        ),
     )
-    session.commit()
     return _order_out(session, body.number)
 
 
@@ -149,15 +152,17 @@ def _shipment_out(session: Session, number: str) -> ShipmentOut:
 def post_pick(
     number: str, body: PickIn, session: Session = Depends(get_session), user: User = Depends(operator)
 ) -> ShipmentOut:
-    shipment = shipping.pick(
+    shipment = commit_with_retry(
         session,
-        sales_order=number,
-        dispatch_location=body.dispatch_location,
-        number=body.number,
-        requested=body.lines,
-        actor=actor_of(user),
+        lambda: shipping.pick(
+            session,
+            sales_order=number,
+            dispatch_location=body.dispatch_location,
+            number=body.number,
+            requested=body.lines,
+            actor=actor_of(user),
+        ),
     )
-    session.commit()
     return _shipment_out(session, shipment.number)
 
 
@@ -171,15 +176,16 @@ class PackIn(BaseModel):
 def post_pack(
     number: str, body: PackIn, session: Session = Depends(get_session), _: User = Depends(operator)
 ) -> ShipmentOut:
-    shipping.pack(session, number, packages=body.packages, carrier=body.carrier, tracking=body.tracking)
-    session.commit()
+    commit_with_retry(
+        session,
+        lambda: shipping.pack(session, number, packages=body.packages, carrier=body.carrier, tracking=body.tracking),
+    )
     return _shipment_out(session, number)
 
 
 @router.post("/shipments/{number}/ship", response_model=ShipmentOut)
 def post_ship(number: str, session: Session = Depends(get_session), user: User = Depends(operator)) -> ShipmentOut:
-    shipping.ship(session, number, actor=actor_of(user))
-    session.commit()
+    commit_with_retry(session, lambda: shipping.ship(session, number, actor=actor_of(user)))
     return _shipment_out(session, number)
 
 
