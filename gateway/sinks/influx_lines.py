@@ -1,0 +1,127 @@
+"""Samples to InfluxDB line protocol (pure functions, no I/O).
+
+Mapping (one measurement per machine, the hierarchy as tags, one field per tag):
+
+    press01,area=stamping,enterprise=acme,line=line1,machine=press01,site=dongguan parts=1234i,temp=71.5 1764157080123456789
+
+- measurement = machine name; tags enterprise, site, area, line, machine (sorted by key,
+  as InfluxDB stores them), plus `quality=uncertain|bad` when the quality is not good;
+- field = the tag's own name; samples of one machine with the same timestamp and quality
+  share one line;
+- field types are fixed per tag so that a series never changes type: booleans are
+  booleans, enum-mapped and text tags are strings, Modbus integer tags without scale or
+  offset are integers (`i`), every other number is a float (an integer value of a float
+  tag is written `42.0`, never `42i`);
+- timestamp = the sample's source time in nanoseconds, so a replay writes the same
+  series + time again and InfluxDB overwrites instead of duplicating;
+- a sample without a value (a bad read) and NaN / infinity, which line protocol cannot
+  carry, write no field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from enum import StrEnum
+
+from edge_config.schema import DataType, ModbusTag, SiteConfig
+from gateway.sample import Quality, Sample
+
+INTEGER_TYPES = {
+    DataType.INT16,
+    DataType.UINT16,
+    DataType.INT32,
+    DataType.UINT32,
+    DataType.INT64,
+    DataType.UINT64,
+}
+
+
+class FieldKind(StrEnum):
+    FLOAT = "float"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    STRING = "string"
+
+
+def field_kinds(site: SiteConfig) -> dict[str, FieldKind]:
+    """The field type of each configured tag whose configuration fixes it, by tag path."""
+    kinds: dict[str, FieldKind] = {}
+    for device in site.devices:
+        for name, tag in device.tags.items():
+            path = site.tag_path(device, name)
+            if tag.map:
+                kinds[path] = FieldKind.STRING
+            elif isinstance(tag, ModbusTag):
+                if tag.type is DataType.BOOL or tag.parsed_address.bit is not None:
+                    kinds[path] = FieldKind.BOOLEAN
+                elif tag.type is DataType.STRING:
+                    kinds[path] = FieldKind.STRING
+                elif tag.type in INTEGER_TYPES and tag.scale == 1.0 and tag.offset == 0.0:
+                    kinds[path] = FieldKind.INTEGER
+                else:
+                    kinds[path] = FieldKind.FLOAT
+    return kinds
+
+
+def _escape_key(text: str) -> str:
+    """Measurement names, tag keys/values and field keys: escape commas, spaces and '='."""
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ").replace("=", "\\=")
+
+
+def _field_value(value: object, kind: FieldKind | None) -> str | None:
+    """The line-protocol text of a field value, or None when it cannot be written."""
+    if value is None:
+        return None
+    if isinstance(value, bool) and kind in (None, FieldKind.BOOLEAN):
+        return "true" if value else "false"
+    if isinstance(value, str) or kind is FieldKind.STRING:
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{text}"'
+    if isinstance(value, int | float):
+        if kind is FieldKind.INTEGER and (isinstance(value, int) or float(value).is_integer()):
+            return f"{int(value)}i"
+        number = float(value)
+        return repr(number) if math.isfinite(number) else None
+    return None
+
+
+class LineEncoder:
+    """Encodes samples to line protocol, caching each series' measurement-and-tags prefix."""
+
+    def __init__(self, kinds: dict[str, FieldKind] | None = None) -> None:
+        self.kinds = kinds or {}
+        self._series: dict[tuple[str, Quality], str] = {}
+
+    def series(self, machine_path: str, quality: Quality) -> str:
+        key = (machine_path, quality)
+        prefix = self._series.get(key)
+        if prefix is None:
+            levels = machine_path.split("/")
+            if len(levels) == 5:
+                enterprise, site, area, line, machine = levels
+                tags = {"area": area, "enterprise": enterprise, "line": line, "machine": machine, "site": site}
+            else:  # not an ISA-95 path (should not happen after config validation): keep it whole
+                machine, tags = levels[-1], {"path": machine_path}
+            if quality is not Quality.GOOD:
+                tags["quality"] = str(quality)
+            tag_text = ",".join(f"{k}={_escape_key(v)}" for k, v in sorted(tags.items()))
+            prefix = self._series[key] = f"{_escape_key(machine)},{tag_text}"
+        return prefix
+
+    def lines(self, samples: Iterable[Sample]) -> tuple[list[str], int]:
+        """Line-protocol lines for `samples`, and how many samples wrote no field."""
+        points: dict[tuple[str, Quality, int], dict[str, str]] = {}
+        skipped = 0
+        for sample in samples:
+            machine_path, tag = sample.tag.rsplit("/", 1)
+            text = _field_value(sample.value, self.kinds.get(sample.tag))
+            if text is None:
+                skipped += 1
+                continue
+            points.setdefault((machine_path, sample.quality, sample.ts_ns), {})[_escape_key(tag)] = text
+        lines = [
+            f"{self.series(machine_path, quality)} {','.join(f'{k}={v}' for k, v in fields.items())} {ts_ns}"
+            for (machine_path, quality, ts_ns), fields in points.items()
+        ]
+        return lines, skipped
