@@ -135,9 +135,19 @@ class OpcUaConnector:
             polled = [b for b in self.bindings if b.tag.mode == "poll"]
             subscriptions = await self._subscribe(client, subscribed, namespaces, emit)
             tasks += [asyncio.create_task(self._forward(sub, handles, emit)) for sub, handles in subscriptions]
+            unresolved: list[Sample] = []
             for interval_s, group in _group_by(polled, self._poll_interval_s).items():
-                nodes = [client.get_node(_node_id(b.tag.node, namespaces)) for b in group]
-                tasks.append(asyncio.create_task(self._poll(client, nodes, group, interval_s, emit)))
+                readable, nodes = [], []
+                for binding in group:
+                    try:
+                        nodes.append(client.get_node(_node_id(binding.tag.node, namespaces)))
+                        readable.append(binding)
+                    except OpcUaError as error:
+                        unresolved.append(_bad(binding, str(error)))
+                if readable:
+                    tasks.append(asyncio.create_task(self._poll(client, nodes, readable, interval_s, emit)))
+            if unresolved:
+                await self._emit(emit, unresolved)
             self.health.extra.update(
                 subscriptions=len(subscriptions),
                 monitored_items=sum(len(h) for _s, h in subscriptions),

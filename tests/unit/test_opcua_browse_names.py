@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.opcua.browse import FoundVariable, device_yaml, snake_case, tag_names
+from edge_config.loader import load_config
 from edge_config.schema import NAME_PATTERN, Device
 
 
@@ -54,3 +56,22 @@ def test_device_yaml_parses_as_a_device_with_one_tag_per_variable() -> None:
     }
     assert device.tags["temp"].description == "Line/Temp (Float, writable on the server)"
     assert device.connection.url == "opc.tcp://10.0.0.5:4840"
+
+
+def test_the_readme_sample_config_is_a_valid_site_config(tmp_path: Path) -> None:
+    """The README opens with a complete sample; it must keep passing the loader as the schema evolves."""
+    readme = (Path(__file__).parents[2] / "connectors" / "opcua" / "README.md").read_text(encoding="utf-8")
+    sample = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "site.yaml").write_text(sample, encoding="utf-8")
+
+    config = load_config(tmp_path / "site.yaml", env={"OPC_USER": "operator", "OPC_PASS": "s3cret"})
+
+    (device,) = config.devices
+    assert device.connection.username == "operator"
+    assert {name: tag.mode for name, tag in device.tags.items()} == {
+        "state": "subscribe",
+        "spindle_temp": "subscribe",
+        "oil_pressure": "subscribe",
+        "part_count": "subscribe",
+        "program": "poll",
+    }
