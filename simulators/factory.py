@@ -30,6 +30,7 @@ from simulators.machine import (
     Machine,
     MachineKind,
     MachineSnapshot,
+    MachineState,
 )
 from simulators.modbus_map import RegisterMap, moulding_map, press_map
 from simulators.opcua_map import NodeMap, cnc_map, node_path
@@ -231,6 +232,18 @@ class SimulatedFactory:
                 continue  # unchanged: no write, so subscribers see changes only
             await self.opcua.write(path, value)
             self._published[path] = value
+
+    async def force_state(
+        self, machine: str, state: MachineState, wall_duration_s: float, fault: str | None = None
+    ) -> None:
+        """Put a machine in `state` now for `wall_duration_s` seconds of wall clock, served at once.
+
+        For tests and demos that need a known event (a fault on the board, a long stop for an
+        alarm). The ground truth records it like any other interval.
+        """
+        await self.update()
+        self.machines[machine].force_state(state, wall_duration_s * self.speed, fault)
+        await self.update()
 
     # -- observation --------------------------------------------------------------------------
 

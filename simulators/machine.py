@@ -581,28 +581,58 @@ class Machine:
         self._start_cycle(t)
 
     def _change_state(self, t: float) -> None:
-        ending = self._open
-        self._closed.append(StateInterval(ending.state, ending.start_s, t, ending.total, ending.rejects, ending.reason))
-        self._energy_kwh_at_open += self.kind.power_kw[ending.state] * (t - ending.start_s) / 3600.0
+        """The scheduled end of the open interval: running -> a drawn stop, any stop -> running."""
         rng = self._rng_state
-        if ending.state is MachineState.RUNNING:
+        if self._open.state is MachineState.RUNNING:
             stops = list(self.kind.stop_weights)
             state = rng.choices(stops, weights=[self.kind.stop_weights[s] for s in stops])[0]
             mean_s = self.kind.mean_stop_s[state]
             duration = rng.gammavariate(2.0, mean_s / 2.0)  # shape 2: few near-zero stops, a long tail
-            fault_code, reason = 0, None
-            if state is MachineState.FAULT:
-                fault_code = rng.choice(sorted(self.kind.fault_codes))
-                reason = self.kind.fault_codes[fault_code]
-            self._open = _Open(state, t, t + duration, reason, fault_code=fault_code)
+            fault_code = rng.choice(sorted(self.kind.fault_codes)) if state is MachineState.FAULT else 0
+            self._enter(t, state, duration, fault_code)
+        else:
+            self._enter(t, MachineState.RUNNING, self._draw_run_s(), 0)
+
+    def _enter(self, t: float, state: MachineState, duration_s: float, fault_code: int) -> None:
+        """Close the open interval at t and open `state` until t + duration_s."""
+        ending = self._open
+        if t > ending.start_s or ending.total:
+            self._closed.append(
+                StateInterval(ending.state, ending.start_s, t, ending.total, ending.rejects, ending.reason)
+            )
+        self._energy_kwh_at_open += self.kind.power_kw[ending.state] * (t - ending.start_s) / 3600.0
+        if ending.state is MachineState.RUNNING and state is not MachineState.RUNNING:
             assert self._cycle_end_s is not None
             self._cycle_remaining_s = self._cycle_end_s - t  # the part in the press waits for the restart
             self._cycle_end_s = None
-        else:
-            self._open = _Open(MachineState.RUNNING, t, t + self._draw_run_s(), None)
+        elif ending.state is not MachineState.RUNNING and state is MachineState.RUNNING:
             assert self._cycle_remaining_s is not None
             self._cycle_end_s = t + self._cycle_remaining_s
             self._cycle_remaining_s = None
+        reason = self.kind.fault_codes.get(fault_code) if state is MachineState.FAULT else None
+        self._open = _Open(state, t, t + duration_s, reason, fault_code=fault_code)
+
+    def force_state(self, state: MachineState, duration_s: float, fault: str | None = None) -> None:
+        """Put the machine in `state` now for `duration_s` simulated seconds, then let it run on by itself.
+
+        For tests that need a known event at a known time (a fault on the andon board, an alarm
+        on a long stop) instead of waiting for the random one. `fault` names the fault code
+        (default: the kind's first). The ground truth records it like any other interval.
+        """
+        if duration_s <= 0:
+            raise ValueError("duration_s must be positive")
+        fault_code = 0
+        if state is MachineState.FAULT:
+            codes = {name: code for code, name in self.kind.fault_codes.items()}
+            if fault is None:
+                fault_code = min(self.kind.fault_codes)
+            elif fault in codes:
+                fault_code = codes[fault]
+            else:
+                raise ValueError(f"{fault!r} is not a fault of {self.kind.name}: use one of {sorted(codes)}")
+        elif fault is not None:
+            raise ValueError("a fault name applies only to state fault")
+        self._enter(self._now_s, state, duration_s, fault_code)
 
     def _process_tick(self) -> None:
         running = self._open.state is MachineState.RUNNING

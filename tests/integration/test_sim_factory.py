@@ -108,6 +108,12 @@ async def test_served_counts_and_ground_truth_agree_at_speed_and_setpoints_writt
             await asyncio.sleep(2.0)  # about 40 updates of the model
             words = await read_words(client, Table.HOLDING_REGISTER, 19, 2, unit=3)
             assert decode_registers(words, target.tag.type, target.byte_order) == 1500
+
+            # A forced fault is on the wire at once and stays while the update loop runs on.
+            await factory.force_state("imm01", MachineState.FAULT, 5.0, fault="ejector_stuck")
+            await asyncio.sleep(0.3)
+            state, status_word, fault_code = await read_words(client, Table.HOLDING_REGISTER, 0, 3, unit=3)
+            assert (state, status_word & 0b11, fault_code) == (MachineState.FAULT.code, 0b10, 4)
         finally:
             client.close()
         truth = factory.ground_truth("imm01")
@@ -118,6 +124,8 @@ async def test_served_counts_and_ground_truth_agree_at_speed_and_setpoints_writt
         assert math.isclose(sum(truth.state_durations_s().values()), truth.end_s - truth.start_s, rel_tol=1e-9)
         assert truth.counts().total == snapshot.parts_total >= 3
         assert truth.ideal_cycle_time_s == pytest.approx(INJECTION_MOULDING.ideal_cycle_time_s / SPEED)
+        forced = [i for i in truth.intervals if i.reason == "ejector_stuck"]
+        assert forced and forced[-1].state is MachineState.FAULT and forced[-1].end_s == truth.end_s
 
 
 async def test_the_cnc_serves_its_node_map_over_opc_ua() -> None:

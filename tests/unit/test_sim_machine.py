@@ -247,3 +247,36 @@ def test_time_cannot_go_backwards() -> None:
 def test_a_counter_start_outside_32_bits_is_refused() -> None:
     with pytest.raises(ValueError, match="counter_start"):
         Machine("press01", STAMPING_PRESS, counter_start=U32_RANGE)
+
+
+def test_a_forced_fault_starts_now_lasts_its_duration_and_the_machine_runs_again_after() -> None:
+    machine = Machine("press01", STAMPING_PRESS, seed=1)
+    machine.step_to(10.0)
+    parts_before = machine.snapshot().parts_total
+    machine.force_state(MachineState.FAULT, 30.0, fault="misfeed")
+    snap = machine.snapshot()
+    assert snap.state is MachineState.FAULT and snap.fault_code == 2
+    assert snap.status_word & (1 << StatusBit.FAULT)
+    machine.step_to(39.9)
+    assert machine.snapshot().parts_total == parts_before  # nothing is made during the fault
+    machine.step_to(45.0)
+    assert machine.state is MachineState.RUNNING
+    truth = machine.ground_truth()
+    fault = next(i for i in truth.intervals if i.state is MachineState.FAULT)
+    assert (fault.start_s, fault.end_s, fault.reason) == (10.0, 40.0, "misfeed")
+    assert math.isclose(sum(truth.state_durations_s().values()), 45.0)
+
+
+def test_forcing_at_time_zero_leaves_no_empty_interval_and_bad_requests_are_refused() -> None:
+    machine = Machine("cnc01", CNC, seed=1)
+    machine.force_state(MachineState.PLANNED_STOP, 5.0)
+    machine.step_to(6.0)
+    intervals = machine.ground_truth().intervals
+    assert [i.state for i in intervals] == [MachineState.PLANNED_STOP, MachineState.RUNNING]
+    assert all(i.duration_s > 0 for i in intervals)
+    with pytest.raises(ValueError, match="not a fault of cnc"):
+        machine.force_state(MachineState.FAULT, 5.0, fault="die_jam")
+    with pytest.raises(ValueError, match="only to state fault"):
+        machine.force_state(MachineState.IDLE, 5.0, fault="coolant_low")
+    with pytest.raises(ValueError, match="positive"):
+        machine.force_state(MachineState.IDLE, 0.0)
