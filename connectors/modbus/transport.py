@@ -287,11 +287,76 @@ class PipelinedTcpTransport:
             self._writer = None
 
 
+class _SerialLine:
+    """One opened serial port, shared by every device (unit id) on that RS-485 line.
+
+    A tty opened twice splits the incoming bytes between the two readers, so devices on one
+    line must share one client; pymodbus' request lock then keeps one request on the wire.
+    """
+
+    def __init__(self, connection: ModbusRtuConnection) -> None:
+        self.transport = PymodbusTransport(connection)
+        self.users = 0
+        self._connecting = asyncio.Lock()
+
+    async def connect(self) -> None:
+        async with self._connecting:
+            if not self.transport.client.connected:
+                self.transport.client.close()
+                await self.transport.connect()
+
+
+_serial_lines: dict[tuple[int, str], _SerialLine] = {}
+
+
+class SharedSerialTransport:
+    """A device's handle on a shared `_SerialLine`; closing the last handle closes the port."""
+
+    max_in_flight = 1
+
+    def __init__(self, connection: ModbusRtuConnection) -> None:
+        self._key = (id(asyncio.get_running_loop()), connection.serial_port)
+        line = _serial_lines.get(self._key)
+        if line is None:
+            line = _serial_lines[self._key] = _SerialLine(connection)
+        line.users += 1
+        self._line: _SerialLine | None = line
+        self.description = line.transport.description
+        self.timeout_s = connection.timeout
+
+    def _open_line(self) -> _SerialLine:
+        if self._line is None:
+            raise LinkDown(f"{self.description} is closed")
+        return self._line
+
+    async def connect(self) -> None:
+        await self._open_line().connect()
+
+    async def read(self, unit: int, table: Table, offset: int, count: int) -> list[int]:
+        return await self._open_line().transport.read(unit, table, offset, count)
+
+    async def write(self, unit: int, table: Table, offset: int, values: list[int]) -> None:
+        await self._open_line().transport.write(unit, table, offset, values)
+
+    def close(self) -> None:
+        line, self._line = self._line, None
+        if line is None:
+            return
+        line.users -= 1
+        if line.users <= 0:
+            line.transport.close()
+            if _serial_lines.get(self._key) is line:
+                del _serial_lines[self._key]
+
+
 def open_transport(device: Device) -> RegisterTransport:
-    """The transport a device's connection and `pipelining` setting call for (not yet connected)."""
+    """The transport a device's connection and `pipelining` setting call for (not yet connected).
+
+    Call from inside the event loop: serial lines are shared per loop and port.
+    """
     connection = device.connection
     if isinstance(connection, ModbusTcpConnection):
         return PipelinedTcpTransport(connection) if device.pipelining else PymodbusTransport(connection)
     if isinstance(connection, ModbusRtuConnection):
-        return PymodbusTransport(connection)  # a serial line carries one request at a time
+        return SharedSerialTransport(connection)  # a serial line carries one request at a time
     raise ValueError(f"device {device.name!r} has no Modbus connection")

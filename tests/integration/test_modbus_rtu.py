@@ -124,3 +124,51 @@ async def test_rtu_polling_follows_changes_and_an_exception_marks_only_that_tag_
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_devices_sharing_one_serial_line_are_read_in_turn_and_an_absent_unit_disturbs_no_other(
+    pty_pair: tuple[str, str], bank: RegisterBank
+) -> None:
+    other = RegisterBank(sizes={Table.HOLDING_REGISTER: 10})
+    other.set_registers(Table.HOLDING_REGISTER, 0, [606])
+
+    def device(name: str, unit: int) -> dict[str, object]:
+        return {
+            "name": name,
+            "area": "curing",
+            "line": "line2",
+            "protocol": "modbus-rtu",
+            "connection": {"serial_port": pty_pair[1], "baudrate": 19200, "unit": unit, "timeout": "200ms"},
+            "poll": "100ms",
+            "tags": {"word": {"address": "hr:0"}},
+        }
+
+    config = SiteConfig(
+        site={"enterprise": "acme", "site": "dongguan"},
+        devices=[device("oven5", 5), device("oven6", 6), device("oven7_absent", 7)],
+    )
+    latest: dict[str, Sample] = {}
+    both_read = asyncio.Event()
+
+    async def emit(samples: list[Sample]) -> None:
+        for s in samples:
+            latest[s.tag.split("/")[-2]] = s
+        if {"oven5", "oven6", "oven7_absent"} <= latest.keys() and latest["oven6"].quality == Quality.GOOD:
+            both_read.set()
+
+    async with ModbusRtuSimServer(pty_pair[0], {5: bank, 6: other}) as server:
+        tasks = [asyncio.create_task(ModbusConnector(config, d).run(emit)) for d in config.devices]
+        try:
+            await asyncio.wait_for(both_read.wait(), 5)
+            await asyncio.sleep(0.5)  # several cycles, with the absent unit timing out in each
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    assert latest["oven5"].value == encode_value(123456, DataType.UINT32, ByteOrder.CDAB)[0]
+    assert latest["oven6"].value == 606
+    assert latest["oven5"].quality == latest["oven6"].quality == Quality.GOOD
+    assert latest["oven7_absent"].quality == Quality.BAD
+    assert latest["oven7_absent"].reason == "no answer within 0.2 s reading hr:0..0"
+    assert server.requests_by_unit[5] >= 3 and server.requests_by_unit[6] >= 3
+    assert server.crc_errors == 0  # one port, one request at a time: no frames interleaved
