@@ -163,7 +163,7 @@ class SimulatedFactory:
         self.origin_ts = time.time()
         await self.update()
         self._task = asyncio.create_task(self._run(), name="simulated-factory")
-        log.info("simulated factory: %s", "; ".join(self.describe()))
+        log.debug("simulated factory: %s", "; ".join(self.describe()))
 
     async def stop(self) -> None:
         """Stop updating and serving; the ground truth then runs up to this moment."""
