@@ -229,16 +229,25 @@ async def test_a_node_the_server_does_not_have_is_bad_without_disturbing_the_oth
     tags = {
         "ghost": {"node": "ns=2;s=Cnc/DoesNotExist", "sampling_interval": "100ms"},
         "ghost_polled": {"node": "ns=2;s=Cnc/AlsoMissing", "mode": "poll"},
+        "foreign": {"node": "nsu=urn:nowhere;s=Cnc/Program", "mode": "poll"},
         "program": {"node": "ns=2;s=Cnc/Program", "sampling_interval": "100ms"},
+        "program_by_uri": {"node": "nsu=urn:edgefab:simulator;s=Cnc/Program", "mode": "poll"},
     }
     async with running(device_config(plc.url, tags), client_pki) as (connector, collector):
         ghost = await collector.wait_for(lambda s: s.tag_name == "ghost", "ghost")
         polled = await collector.wait_for(lambda s: s.tag_name == "ghost_polled", "ghost_polled")
+        foreign = await collector.wait_for(lambda s: s.tag_name == "foreign", "foreign")
         await collector.wait_for_value("program", "O1000")
+        await collector.wait_for_value("program_by_uri", "O1000")
 
     assert (ghost.quality, ghost.reason) == (Quality.BAD, "node does not exist on the server (BadNodeIdUnknown)")
     assert (polled.quality, polled.reason) == (Quality.BAD, "node does not exist on the server (BadNodeIdUnknown)")
+    assert (foreign.quality, foreign.reason) == (
+        Quality.BAD,
+        "the server has no namespace 'urn:nowhere' (node nsu=urn:nowhere;s=Cnc/Program)",
+    )
     assert connector.health.state == LinkState.CONNECTED
+    assert connector.health.reconnects == 0
 
 
 @pytest.mark.parametrize("security", ["Basic256Sha256-Sign", "Basic256Sha256-SignAndEncrypt"])
