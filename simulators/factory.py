@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from simulators.machine import (
     CNC,
@@ -33,7 +33,11 @@ from simulators.machine import (
     MachineState,
 )
 from simulators.modbus_map import RegisterMap, moulding_map, press_map
+from simulators.modbus_server import ModbusSimServer, RegisterBank
 from simulators.opcua_map import NodeMap, cnc_map, node_path
+
+if TYPE_CHECKING:
+    from simulators.opcua_server import OpcUaSimServer  # asyncua is heavy: imported only when a CNC is served
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +116,9 @@ class SimulatedFactory:
         self.machines = {m.name: Machine(m.name, m.kind, seed=seed, counter_start=m.counter_start) for m in machines}
         self._modbus_port, self._opcua_port = modbus_port, opcua_port
         self._opcua_security, self._opcua_users = tuple(opcua_security), opcua_users
-        self.modbus: Any = None  # simulators.modbus_server.ModbusSimServer, imported at start
-        self.opcua: Any = None  # simulators.opcua_server.OpcUaSimServer
-        self._banks: dict[str, Any] = {}
+        self.modbus: ModbusSimServer | None = None
+        self.opcua: OpcUaSimServer | None = None
+        self._banks: dict[str, RegisterBank] = {}
         self._published: dict[str, Any] = {}
         self._snapshots: dict[str, MachineSnapshot] = {}
         self._t0_monotonic = 0.0
@@ -126,8 +130,6 @@ class SimulatedFactory:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        from simulators.modbus_server import ModbusSimServer, RegisterBank
-
         modbus_setups = [s for s in self.setups.values() if s.protocol == "modbus"]
         opcua_setups = [s for s in self.setups.values() if s.protocol == "opcua"]
         if modbus_setups:
@@ -223,6 +225,7 @@ class SimulatedFactory:
         self.updates += 1
 
     async def _publish_opcua(self, setup: MachineSetup, snapshot: MachineSnapshot) -> None:
+        assert self.opcua is not None
         for tag in setup.node_map.tags:
             if tag.value is None:
                 continue
