@@ -104,6 +104,7 @@ class _Loader:
         self.included: set[Path] = set()
         self.file_order: dict[str, int] = {}
         self.devices_malformed = False
+        self.validated_tags: dict[tuple[int, type[BaseModel]], Any] = {}
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -430,7 +431,10 @@ class _Loader:
                         text = "'address' is a Modbus key, but this tag is read over opcua: an OPC UA tag needs node: such as ns=2;s=Machine/State"
                     self.report_at(tnode, wrong, (*tpath, wrong), text)
                     continue
-            tag = self.validate(model, tnode, tpath, at)
+            key = (id(tnode), model)  # a profile's tag node is shared by every device using the profile
+            if key not in self.validated_tags:
+                self.validated_tags[key] = self.validate(model, tnode, tpath, at)
+            tag = self.validated_tags[key]
             if tag is not None:
                 valid[name] = tag
         return valid
