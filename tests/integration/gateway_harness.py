@@ -113,6 +113,7 @@ class MqttRecorder:
         self.topic = topic
         self.received: list[tuple[str, Any, int]] = []  # (tag path, value, ts_ns)
         self.raw: list[tuple[str, bytes]] = []
+        self.not_good: list[tuple[str, str, str]] = []  # (tag path, quality, reason) of bad/uncertain samples
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self.subscribed = threading.Event()
@@ -139,9 +140,13 @@ class MqttRecorder:
                 doc = json.loads(msg.payload)
                 for s in doc["samples"]:
                     self.received.append((f"{doc['machine']}/{s['tag']}", s["value"], s["ts_ns"]))
+                    if s.get("quality", "good") != "good":
+                        self.not_good.append((f"{doc['machine']}/{s['tag']}", s["quality"], s.get("reason", "")))
             else:
                 doc = json.loads(msg.payload)
                 self.received.append((msg.topic, doc["value"], doc["ts_ns"]))
+                if doc.get("quality", "good") != "good":
+                    self.not_good.append((msg.topic, doc["quality"], doc.get("reason", "")))
             self._changed.notify_all()
 
     def wait_for_distinct(self, expected: set[tuple[str, Any, int]], timeout_s: float) -> set[tuple[str, Any, int]]:
