@@ -54,7 +54,7 @@ def test_machines_of_one_factory_with_one_seed_do_not_mirror_each_other() -> Non
     assert a.parts_total != b.parts_total
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(cuts=st.lists(st.floats(min_value=0.0, max_value=1800.0, allow_nan=False), max_size=40))
 def test_how_often_the_caller_looks_never_changes_the_history(cuts: list[float]) -> None:
     """The factory's update loop runs at any rate; the history must not depend on it."""
