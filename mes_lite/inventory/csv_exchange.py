@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy.orm import Session
 
 from mes_lite.inventory import master_data, operations
-from mes_lite.inventory.ledger import Actor
+from mes_lite.inventory.ledger import Actor, begin_write
 from mes_lite.inventory.models import Location, Material
 from mes_lite.services.errors import ServiceError
 
@@ -121,7 +121,7 @@ def import_csv(session: Session, kind: str, text: str, actor: Actor) -> ImportRe
         )
         report.errors.append(RowError(0, "header", "; ".join(problems)))
         return report
-    _begin_for_savepoints(session)
+    begin_write(session)  # also makes SQLite savepoints nest inside one transaction we can roll back
     apply: Callable[[Session, dict[str, str], Actor], None] = {
         "materials": _material,
         "locations": _location,
@@ -147,16 +147,6 @@ def import_csv(session: Session, kind: str, text: str, actor: Actor) -> ImportRe
                 savepoint.rollback()
                 report.errors.append(RowError(number, e.field or "row", e.message))
     return report
-
-
-def _begin_for_savepoints(session: Session) -> None:
-    """pysqlite starts a transaction only before a write, so the first SAVEPOINT would open (and its RELEASE
-    commit) the outer transaction itself. Begin explicitly so a rejected import can still be rolled back."""
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        dbapi_connection = connection.connection.dbapi_connection
-        if dbapi_connection is not None and not dbapi_connection.in_transaction:
-            connection.exec_driver_sql("BEGIN")
 
 
 def _decimal(row: dict[str, str], name: str) -> Decimal | None:

@@ -11,13 +11,17 @@ The caller owns the transaction: services flush, the API route commits (or rolls
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mes_lite.inventory import stock
@@ -34,6 +38,51 @@ class Actor:
 
     name: str
     user_id: int | None = None
+
+
+def begin_write(session: Session) -> None:
+    """On SQLite, take the write lock before the first read of a stock operation (BEGIN IMMEDIATE).
+
+    pysqlite opens a transaction only at the first write, so reads before it run on a snapshot that a concurrent
+    writer can make stale; SQLite then fails the later write at once ("database is locked") instead of waiting.
+    Taking the lock first makes concurrent operations queue on the busy timeout instead. PostgreSQL needs
+    nothing here: the balance rows are locked with SELECT ... FOR UPDATE.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+T = TypeVar("T")
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock (PostgreSQL)
+
+
+def is_transient_conflict(error: DBAPIError) -> bool:
+    """A clash with a concurrent transaction that a retry resolves (SQLite busy, PostgreSQL deadlock)."""
+    return "database is locked" in str(error.orig) or getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+def commit_with_retry(session: Session, operation: Callable[[], T], attempts: int = 8) -> T:
+    """Run ``operation`` and commit; on a transient clash roll back and run it again (bounded, with jitter).
+
+    PostgreSQL rarely needs this (balance rows are locked FOR UPDATE, so contenders wait instead of failing);
+    SQLite does: a transaction that read before it wrote fails at once when another writer went first.
+    The operation re-reads everything, so a retried issue of the last unit sees zero and is refused.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = operation()
+            session.commit()
+            return result
+        except DBAPIError as e:
+            session.rollback()
+            if attempt == attempts or not is_transient_conflict(e):
+                raise
+            time.sleep(min(0.005 * 2**attempt, 0.25) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
 
 
 def material_policy(session: Session, product_id: int) -> stock.MaterialPolicy:
@@ -80,6 +129,7 @@ def post_move(
     at_ns: int | None = None,
 ) -> StockMove:
     """Validate, lock, check stock and append one move. Raises Conflict/InvalidInput, changing nothing."""
+    begin_write(session)
     lot = session.get(Lot, lot_id)
     if lot is None or lot.product_id != product_id:
         raise InvalidInput(f"lot {lot_id} is not a lot of product {product_id}", field="lot")
@@ -133,6 +183,7 @@ def post_move(
 
 def reverse_move(session: Session, move_id: int, *, actor: Actor, reason: str) -> StockMove:
     """Post the reversal of ``move_id`` (sides swapped). A move is reversed once; a reversal is not reversed."""
+    begin_write(session)
     original = session.get(StockMove, move_id)
     if original is None:
         raise NotFound(f"stock move {move_id} does not exist")

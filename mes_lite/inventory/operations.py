@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mes_lite.inventory import stock
-from mes_lite.inventory.ledger import Actor, material_policy, post_move, to_base_quantity
+from mes_lite.inventory.ledger import Actor, begin_write, material_policy, post_move, to_base_quantity
 from mes_lite.inventory.master_data import (
     get_or_create_lot,
     location_by_code,
@@ -45,6 +45,7 @@ def receive(
     reason: str = "",
 ) -> StockMove:
     """Goods in from a supplier, free or against a purchase-order line of the same material."""
+    begin_write(session)
     product = product_by_code(session, material)
     base = to_base_quantity(session, product.id, quantity, unit)
     why = reason
@@ -180,6 +181,7 @@ def issue_to_work_order(
     today: dt.date | None = None,
 ) -> list[StockMove]:
     """Material to a work order; without a lot, lots are picked FEFO/FIFO (one move per lot)."""
+    begin_write(session)
     order = _open_work_order(session, work_order)
     product = product_by_code(session, material)
     base = to_base_quantity(session, product.id, quantity, unit)
@@ -210,6 +212,7 @@ def backflush(
 
     Components come from ``location``, by default the line-side location of the order's work center.
     """
+    begin_write(session)
     order = _open_work_order(session, work_order)
     if location is not None:
         source = location_by_code(session, location)
@@ -265,6 +268,7 @@ def receive_finished_goods(
     reason: str = "",
 ) -> StockMove:
     """Finished goods of a work order into stock, as a lot that remembers the order (genealogy)."""
+    begin_write(session)
     order = _open_work_order(session, work_order)
     product = session.get(Product, order.product_id)
     assert product is not None
@@ -304,6 +308,7 @@ def transfer(
     unit: str | None = None,
     reason: str = "",
 ) -> StockMove:
+    begin_write(session)
     product = product_by_code(session, material)
     the_lot = lot_by_code(session, lot)
     source, target = location_by_code(session, from_location), location_by_code(session, to_location)
@@ -333,6 +338,7 @@ def count(
     expiry_date: dt.date | None = None,
 ) -> StockMove | None:
     """Cycle count: post the adjustment that makes on-hand equal ``counted`` (None when it already does)."""
+    begin_write(session)
     if not reason.strip():
         raise InvalidInput("a cycle-count adjustment needs a reason", field="reason")
     product = product_by_code(session, material)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mes_lite.inventory import stock
-from mes_lite.inventory.ledger import Actor, post_move, to_base_quantity
+from mes_lite.inventory.ledger import Actor, begin_write, post_move, to_base_quantity
 from mes_lite.inventory.master_data import location_by_code, product_by_code
 from mes_lite.inventory.models import (
     Location,
@@ -106,6 +106,7 @@ def pick(
 ) -> Shipment:
     """Create a shipment for the open lines (or the ``requested`` quantity per line number), picking lots
     FEFO/FIFO per material and moving them to ``dispatch_location``. Refused when nothing can be picked."""
+    begin_write(session)
     order = sales_order_by_number(session, sales_order)
     dispatch = location_by_code(session, dispatch_location)
     if not dispatch.dispatch:
@@ -195,6 +196,7 @@ def pack(session: Session, shipment_number: str, *, packages: int, carrier: str 
 
 def ship(session: Session, shipment_number: str, *, actor: Actor) -> Shipment:
     """Post the SHIPMENT moves out of the dispatch location and update the sales order's status."""
+    begin_write(session)
     shipment = shipment_by_number(session, shipment_number)
     if shipment.status == ShipmentStatus.SHIPPED.value:
         raise Conflict(f"shipment {shipment_number} is already shipped")
