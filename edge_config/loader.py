@@ -37,7 +37,7 @@ from edge_config.schema import (
     Site,
     SiteConfig,
 )
-from edge_config.yaml_source import LMap, LSeq, Pos, child_pos, plain, read_yaml
+from edge_config.yaml_source import LMap, LSeq, Pos, child_pos, is_path_name, plain, read_yaml
 
 TOP_LEVEL_KEYS = ("include", "site", "gateway", "profiles", "devices", "sinks", "buffer")
 _DEFINED_ONCE = ("site", "gateway", "buffer")
@@ -224,9 +224,8 @@ class _Loader:
         if target in self.included:
             return []  # included earlier through another file: include guards, like C headers
         if not target.is_file():
-            self.report(
-                pos, key_path, f"include {name!r} not found: no file {child_label!r} (paths are relative to {label!r})"
-            )
+            where = f"no file {child_label!r}" if child_label != name else "no such file"
+            self.report(pos, key_path, f"include {name!r} not found: {where} (paths are relative to the folder of {label!r})")
             return []
         self.file_order.setdefault(child_label, len(self.file_order))
         return self.collect(child_label, target, [*stack, (target, child_label)], (pos, key_path))
@@ -244,7 +243,7 @@ class _Loader:
         for key, value in entries:
             name = value.get("name") if path == ("devices",) and isinstance(value, LMap) else None
             # devices are named in key paths, as everywhere else
-            key_in_path = name if isinstance(name, str) and name and "$" not in name else key
+            key_in_path = name if is_path_name(name) else key
             if isinstance(value, str) and "$" in value:
                 try:
                     node[key] = interpolate(value, self.env, secret=key in SECRET_KEYS)
@@ -482,7 +481,7 @@ class _Loader:
         self, node: Any, index: int, at: Pos, profiles: dict[str, tuple[Profile | None, LMap]]
     ) -> ResolvedDevice | None:
         name = node.get("name") if isinstance(node, LMap) else None
-        path: tuple[Any, ...] = ("devices", name if isinstance(name, str) and name else index)
+        path: tuple[Any, ...] = ("devices", name if is_path_name(name) else index)
         if not isinstance(node, LMap):
             self.report(
                 at,

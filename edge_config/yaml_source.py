@@ -7,6 +7,7 @@ every later error can point at `file:line:col`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,17 @@ from ruamel.yaml.reader import ReaderError
 from edge_config.problems import ConfigProblem, format_key_path
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_SYNTAX_HINTS = {
+    "mapping values are not allowed": " (check the indentation of this line; quote values that contain ': ')",
+    "found character '\\t'": " (indent with spaces, not tabs)",
+    "while parsing a flow mapping": " (a '{' without its '}', or a missing comma?)",
+    "while parsing a flow sequence": " (a '[' without its ']', or a missing comma?)",
+    "could not find expected ':'": " (a key without ':', or an unclosed quote?)",
+    "found duplicate anchor": " (each &anchor name may be defined once)",
+    "found undefined alias": " (define the &anchor before using *anchor)",
+}
+"""Plain-language hints for the YAML errors integrators meet most."""
+_PATH_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +105,8 @@ def read_yaml(text: str, file: str, problems: list[ConfigProblem]) -> Any:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = ": ".join(part for part in (error.context, error.problem) if part)
-        problems.append(ConfigProblem(file, line, col, "", f"YAML syntax error: {what}"))
+        hint = next((h for text, h in _SYNTAX_HINTS.items() if text in what), "")
+        problems.append(ConfigProblem(file, line, col, "", f"YAML syntax error: {what}{hint}"))
         return None
     if node is None:
         return None
@@ -161,11 +174,11 @@ def _item_label(item: Node, index: int, path: tuple[Any, ...]) -> Any:
     """Devices appear in key paths by name (devices.press01), other list items by index."""
     if path == ("devices",) and isinstance(item, MappingNode):
         for key_node, value_node in item.value:
-            if (
-                key_node.value == "name"
-                and isinstance(value_node, ScalarNode)
-                and value_node.value
-                and "$" not in value_node.value
-            ):
+            if key_node.value == "name" and isinstance(value_node, ScalarNode) and is_path_name(value_node.value):
                 return value_node.value
     return index
+
+
+def is_path_name(value: Any) -> bool:
+    """A device name good enough to stand for the device in key paths (else its list index is used)."""
+    return isinstance(value, str) and _PATH_NAME.match(value) is not None

@@ -9,6 +9,7 @@ paths in the output are relative to it. An optional `env` file sets environment 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,11 @@ def test_the_installed_command_prints_the_same_lines_without_a_traceback(name: s
     assert result.returncode == 1
     assert result.stdout == (folder / "expected.txt").read_text()
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_every_expected_line_has_the_file_line_col_format(name: str):
+    lines = (CASES_DIR / name / "expected.txt").read_text().splitlines()
+    assert lines, "a bad-config case expects at least one problem"
+    for line in lines:
+        assert re.match(r"^[\w./-]+\.yaml:\d+:\d+: \S", line), line
