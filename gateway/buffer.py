@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,27 +80,43 @@ class BufferFull(Exception):
 # ---------------------------------------------------------------- pure serialisation
 
 
-def encode_segment(samples: Sequence[Sample], tag_ids: dict[str, int]) -> bytes:
-    """Samples -> the stored payload: `[[tag_id, value, ts_ns, quality_code(, reason)], ...]`.
+def encode_segment(samples: Sequence[Sample], tag_ids: Mapping[str, int]) -> bytes:
+    """Samples -> the stored payload, a JSON object of columns.
 
-    JSON keeps bool / int / float / str / None apart exactly (floats round-trip by repr,
-    NaN and infinities included), is fast in CPython and is readable with the sqlite3 shell.
+    `{"i": [tag ids], "v": [values], "t": ts_ns or [ts_ns...], "q": code or [codes...], "r": [reasons]}`:
+    a read cycle usually shares one timestamp and one quality, so those collapse to a
+    single number, and `r` is left out when no sample has a reason. JSON keeps bool / int /
+    float / str / None apart exactly (floats round-trip by repr, NaN and infinities
+    included), is fast in CPython, and is readable with the sqlite3 shell.
     """
-    rows: list[list[Any]] = []
-    for s in samples:
-        row: list[Any] = [tag_ids[s.tag], s.value, s.ts_ns, _QUALITY_CODE[s.quality]]
-        if s.reason:
-            row.append(s.reason)
-        rows.append(row)
-    return json.dumps(rows, separators=(",", ":")).encode()
+    timestamps = [s.ts_ns for s in samples]
+    qualities = [_QUALITY_CODE[s.quality] for s in samples]
+    doc: dict[str, Any] = {
+        "i": [tag_ids[s.tag] for s in samples],
+        "v": [s.value for s in samples],
+        "t": timestamps[0] if timestamps.count(timestamps[0]) == len(timestamps) else timestamps,
+        "q": qualities[0] if qualities.count(qualities[0]) == len(qualities) else qualities,
+    }
+    if any(s.reason for s in samples):
+        doc["r"] = [s.reason for s in samples]
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode_segment(payload: bytes, tag_paths: dict[int, str]) -> list[Sample]:
+def decode_segment(payload: bytes, tag_paths: Mapping[int, str]) -> list[Sample]:
     """The inverse of `encode_segment`."""
-    return [
-        Sample(tag_paths[row[0]], row[1], row[2], _CODE_QUALITY[row[3]], row[4] if len(row) > 4 else "")
-        for row in json.loads(payload)
-    ]
+    doc = json.loads(payload)
+    n = len(doc["i"])
+    t, q = doc["t"], doc["q"]
+    return list(
+        map(
+            Sample,
+            [tag_paths[i] for i in doc["i"]],
+            doc["v"],
+            itertools.repeat(t, n) if isinstance(t, int) else t,
+            itertools.repeat(_CODE_QUALITY[q], n) if isinstance(q, int) else [_CODE_QUALITY[c] for c in q],
+            doc.get("r") or itertools.repeat("", n),
+        )
+    )
 
 
 def segment_bytes(payload: bytes) -> int:
@@ -274,8 +291,9 @@ class Buffer:
             return self._last_seq
         refused: BufferFull | None = None
         with self._transaction():
-            tag_ids = {s.tag: self._tag_id(s.tag) for s in samples}
-            payload = encode_segment(samples, tag_ids)
+            for tag in {s.tag for s in samples} - self._tag_ids.keys():
+                self._tag_id(tag)
+            payload = encode_segment(samples, self._tag_ids)
             nbytes = segment_bytes(payload)
             if self._bytes + nbytes > self.max_bytes:
                 if self.when_full == "drop_oldest":
