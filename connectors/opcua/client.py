@@ -33,8 +33,8 @@ from connectors.opcua.certificate import (
     ensure_application_certificate,
 )
 from connectors.opcua.errors import OpcUaError, describe_error, is_authentication_failure
-from connectors.opcua.quality import quality_of_status
-from connectors.opcua.values import sample_from_data_value
+from connectors.opcua.quality import quality_of_status, status_name
+from connectors.opcua.values import sample_from_data_value, value_for_write
 from edge_config.schema import Device, OpcUaConnection, OpcUaSecurity, OpcUaTag, SiteConfig
 from gateway.sample import Quality, Sample, now_ns
 
@@ -94,6 +94,9 @@ class OpcUaConnector:
         self._pki_dir = pki_dir or DEFAULT_PKI_DIR
         self._marked_bad = False
         self._ever_connected = False
+        self._client: Client | None = None
+        self._namespaces: list[str] = []
+        self._variant_types: dict[str, ua.VariantType] = {}
 
     async def run(self, emit: Emit) -> None:
         while True:
@@ -131,6 +134,7 @@ class OpcUaConnector:
             await client.connect()
             self._on_connected()
             namespaces = await client.get_namespace_array()
+            self._client, self._namespaces = client, namespaces
             subscribed = [b for b in self.bindings if b.tag.mode == "subscribe"]
             polled = [b for b in self.bindings if b.tag.mode == "poll"]
             subscriptions = await self._subscribe(client, subscribed, namespaces, emit)
@@ -160,6 +164,8 @@ class OpcUaConnector:
                     raise finished.exception()  # type: ignore[misc]
             raise _SessionLost(lost.result() if lost.done() else f"connection to {self.connection.url} lost")
         finally:
+            self._client = None
+            self._variant_types.clear()  # a restarted server may have changed its types
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -174,6 +180,37 @@ class OpcUaConnector:
         self.health.state = LinkState.CONNECTED
         self.health.last_error = ""
         log.info("OPC UA %s: connected to %s", self.device.name, self.connection.url)
+
+    async def write(self, tag_name: str, value: bool | int | float | str) -> None:
+        """Write an engineering value to a tag marked `writable` (enum map, scale and node type applied).
+
+        Raises ValueError for an unknown, read-only or out-of-range tag or value (nothing is sent),
+        OpcUaError when the device is not connected or the server refuses the write.
+        """
+        tag = self.device.tags.get(tag_name)
+        if not isinstance(tag, OpcUaTag):
+            raise ValueError(f"{self.device.name} has no OPC UA tag {tag_name!r}")
+        if not tag.writable:
+            raise ValueError(f"{self.device.name}/{tag_name} is not writable (set writable: true in the config)")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if tag.min is not None and value < tag.min:
+                raise ValueError(f"{value} is below the minimum {tag.min:g} of {tag_name}")
+            if tag.max is not None and value > tag.max:
+                raise ValueError(f"{value} is above the maximum {tag.max:g} of {tag_name}")
+        client = self._client
+        if client is None:
+            raise OpcUaError(f"{self.device.name} is not connected to {self.connection.url}")
+        node = client.get_node(_node_id(tag.node, self._namespaces))
+        try:
+            if tag_name not in self._variant_types:
+                self._variant_types[tag_name] = await node.read_data_type_as_variant_type()
+            variant_type = self._variant_types[tag_name]
+            raw = value_for_write(value, tag, variant_type)
+            await node.write_value(ua.DataValue(ua.Variant(raw, variant_type)))
+        except ua.UaStatusCodeError as error:
+            name = status_name(int(error.code))
+            why = "the node is read-only for this user" if name in _READ_ONLY else quality_of_status(int(error.code))[1]
+            raise OpcUaError(f"{self.device.name}/{tag_name}: the server refused the write: {why} ({name})") from None
 
     async def _new_client(self) -> Client:
         return await build_client(
@@ -351,6 +388,7 @@ def client_certificate(connection: OpcUaConnection, pki_dir: Path) -> tuple[Path
     return created.certificate_path, created.private_key_path
 
 
+_READ_ONLY = {"BadUserAccessDenied", "BadNotWritable", "BadWriteNotSupported"}
 _FILTER_REFUSED = {"BadFilterNotAllowed", "BadMonitoredItemFilterUnsupported", "BadDeadbandFilterInvalid"}
 
 

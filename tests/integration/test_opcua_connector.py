@@ -1,7 +1,7 @@
 """The OPC UA connector against the simulated PLC (OpcUaSimServer) over real loopback sockets.
 
-One PLC serves most tests of this module (asyncua needs about 2 s to build a server's address
-space); tests that change the server's life (restart, users) start their own.
+One PLC serves every test of this module: asyncua needs about 2 s to build a server's address
+space, so even the restart test power-cycles this one (it comes back with the same variables).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest_asyncio
 from connectors.backoff import Backoff
 from connectors.base import LinkState
 from connectors.opcua.client import OpcUaConnector
+from connectors.opcua.errors import OpcUaError
 from edge_config.schema import SiteConfig
 from gateway.sample import Quality, Sample
 from simulators.opcua_server import OpcUaSimServer
@@ -126,6 +127,8 @@ async def plc(server_pki: Path) -> AsyncIterator[OpcUaSimServer]:
     await server.add_variable("Cnc/OilPressureRaw", 2150, variant_type="Int16")
     await server.add_variable("Cnc/Feed", 100.0, variant_type="Double")
     await server.add_variable("Cnc/Quality", 7.0, variant_type="Double")
+    await server.add_variable("Cnc/TargetQuantity", 0, variant_type="UInt32", writable=True)
+    await server.add_variable("Cnc/Recipe", 3, variant_type="Int16", writable=True)
     await server.start()
     yield server
     await server.stop()
@@ -284,40 +287,71 @@ async def test_a_wrong_password_is_reported_as_an_authentication_failure(plc: Op
 
 
 async def test_a_restarted_server_is_reconnected_to_and_subscriptions_deliver_again(
-    server_pki: Path, client_pki: Path
+    plc: OpcUaSimServer, client_pki: Path
 ) -> None:
-    server = OpcUaSimServer("127.0.0.1", free_port(), security=("None",), cert_dir=server_pki)
-    await server.add_variable("Press/Strokes", 10, variant_type="UInt32")
-    await server.add_variable("Press/Temp", 30.0)
-    await server.start()
+    await plc.add_variable("Press/Strokes", 10, variant_type="UInt32")
+    await plc.add_variable("Press/Temp", 30.0)
     tags = {
         "strokes": {"node": "ns=2;s=Press/Strokes", "sampling_interval": "50ms"},
         "temp": {"node": "ns=2;s=Press/Temp", "mode": "poll", "poll": "100ms"},
     }
-    try:
-        async with running(device_config(server.url, tags), client_pki) as (connector, collector):
-            await collector.wait_for_value("strokes", 10)
-            await collector.wait_for_value("temp", 30.0)
+    async with running(device_config(plc.url, tags), client_pki) as (connector, collector):
+        await collector.wait_for_value("strokes", 10)
+        await collector.wait_for_value("temp", 30.0)
 
-            await server.stop()
-            lost = await collector.wait_for(lambda s: s.quality == Quality.BAD, "bad after the stop")
-            assert connector.health.state != LinkState.CONNECTED
+        await plc.stop()  # the same port, the same address space afterwards: a PLC power cycle
+        lost = await collector.wait_for(lambda s: s.quality == Quality.BAD, "bad after the stop")
+        assert connector.health.state != LinkState.CONNECTED
 
-            await server.start()
-            await server.write("Press/Strokes", 11)
-            await server.write("Press/Temp", 31.5)
-            await collector.wait_for_value("strokes", 11)
-            await collector.wait_for_value("temp", 31.5)
-            await server.write("Press/Strokes", 12)
-            await collector.wait_for_value("strokes", 12)
-    finally:
-        await server.stop()
+        await plc.start()
+        await plc.write("Press/Strokes", 11)
+        await plc.write("Press/Temp", 31.5)
+        await collector.wait_for_value("strokes", 11)
+        await collector.wait_for_value("temp", 31.5)
+        await plc.write("Press/Strokes", 12)
+        await collector.wait_for_value("strokes", 12)
 
     assert lost.value is None
-    assert "lost" in lost.reason
+    assert lost.reason == f"connection to {plc.url} lost (transport lost)"
     bad_after_stop = [s for s in collector.samples if s.quality == Quality.BAD]
     assert {s.tag_name for s in bad_after_stop} == {"strokes", "temp"}
     assert len(bad_after_stop) == 2, "every tag is marked bad once per outage, not once per retry"
     assert connector.health.state == LinkState.CONNECTED
     assert connector.health.reconnects == 1
     assert connector.health.last_error == ""
+
+
+async def test_writes_reach_writable_nodes_in_the_nodes_own_type_and_everything_else_is_refused(
+    plc: OpcUaSimServer, client_pki: Path
+) -> None:
+    tags = {
+        "target_quantity": {"node": "ns=2;s=Cnc/TargetQuantity", "writable": True, "max": 100000},
+        "recipe": {"node": "ns=2;s=Cnc/Recipe", "writable": True, "map": {3: "steel", 4: "aluminium"}},
+        "program": {"node": "ns=2;s=Cnc/Program"},
+        "part_count": {"node": "ns=2;s=Cnc/PartCount", "writable": True},  # allowed here, read-only on the PLC
+    }
+    async with running(device_config(plc.url, tags), client_pki) as (connector, collector):
+        await collector.wait_for_value("recipe", "steel")
+        await connector.write("target_quantity", 1234)
+        await connector.write("recipe", "aluminium")
+        await collector.wait_for_value("recipe", "aluminium")
+        with pytest.raises(ValueError, match="cnc02/program is not writable"):
+            await connector.write("program", "O2000")
+        with pytest.raises(ValueError, match="above the maximum 100000"):
+            await connector.write("target_quantity", 100001)
+        with pytest.raises(ValueError, match="'brass' is not one of"):
+            await connector.write("recipe", "brass")
+        with pytest.raises(OpcUaError, match="refused the write: the node is read-only for this user"):
+            await connector.write("part_count", 5)
+        await connector.write("recipe", "steel")
+
+    assert await plc.read("Cnc/TargetQuantity") == 1234
+    assert await plc.read("Cnc/Program") == "O1000"
+    assert await plc.read("Cnc/PartCount") == 1200
+    writes = [(w.path, w.value, w.status) for w in plc.write_log]
+    assert writes == [
+        ("Cnc/TargetQuantity", 1234, "Good"),
+        ("Cnc/Recipe", 4, "Good"),
+        ("Cnc/PartCount", 5, "BadUserAccessDenied"),
+        ("Cnc/Recipe", 3, "Good"),
+    ]

@@ -75,19 +75,17 @@ async def test_a_status_code_set_on_a_variable_is_what_clients_read(plc: OpcUaSi
     assert good.StatusCode.is_good() and good.Value.Value == 181.0
 
 
-async def test_a_restart_on_the_same_port_keeps_variables_and_client_written_values(opcua_cert_dir: Path) -> None:
-    plc = OpcUaSimServer("127.0.0.1", free_port(), security=("None",), cert_dir=opcua_cert_dir)
+async def test_a_restart_on_the_same_port_keeps_variables_and_client_written_values(plc: OpcUaSimServer) -> None:
     node_id = await plc.add_variable("Line/Recipe", 1, variant_type="Int32", writable=True)
+    speed = await plc.add_variable("Line/Speed", 3.5)
+    await plc.write("Line/Speed", 4.0)
+    async with Client(plc.url, timeout=2) as client:
+        await client.get_node(node_id).write_value(ua.Variant(7, ua.VariantType.Int32))
+    await plc.stop()
     await plc.start()
-    try:
-        async with Client(plc.url, timeout=2) as client:
-            await client.get_node(node_id).write_value(ua.Variant(7, ua.VariantType.Int32))
-        await plc.stop()
-        await plc.start()
-        async with Client(plc.url, timeout=2) as client:
-            assert await client.get_node(node_id).read_value() == 7
-    finally:
-        await plc.stop()
+    async with Client(plc.url, timeout=2) as client:
+        assert await client.get_node(node_id).read_value() == 7
+        assert await client.get_node(speed).read_value() == 4.0
 
 
 async def test_username_and_encryption_are_offered_with_a_generated_certificate(opcua_cert_dir: Path) -> None:
