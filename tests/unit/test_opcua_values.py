@@ -7,7 +7,13 @@ import datetime
 import pytest
 from asyncua import ua
 
-from connectors.opcua.values import plain_value, sample_from_data_value, source_time_ns, timestamp_ns
+from connectors.opcua.values import (
+    plain_value,
+    sample_from_data_value,
+    source_time_ns,
+    timestamp_ns,
+    value_for_write,
+)
 from edge_config.schema import OpcUaTag
 from gateway.sample import Quality
 
@@ -97,3 +103,44 @@ def test_a_bad_status_gives_no_value_and_an_uncertain_one_keeps_it() -> None:
     assert (bad.value, bad.quality, bad.reason) == (None, Quality.BAD, "sensor failure (BadSensorFailure)")
     assert (uncertain.value, uncertain.quality) == (43.0, Quality.UNCERTAIN)
     assert uncertain.tag == PATH
+
+
+@pytest.mark.parametrize(
+    ("value", "settings", "variant", "raw"),
+    [
+        (25.5, {"scale": 0.1, "offset": -40}, ua.VariantType.Int16, 655),
+        ("fault", {"map": {0: "stopped", 2: "fault"}}, ua.VariantType.Int32, 2),
+        (2, {"map": {0: "stopped", 2: "fault"}}, ua.VariantType.Int32, 2),
+        (1, {}, ua.VariantType.Boolean, True),
+        (7, {}, ua.VariantType.Double, 7.0),
+        (4_294_967_295, {}, ua.VariantType.UInt32, 4_294_967_295),
+        ("O2000", {}, ua.VariantType.String, "O2000"),
+    ],
+)
+def test_a_written_engineering_value_becomes_the_nodes_raw_type(
+    value: object, settings: dict[str, object], variant: ua.VariantType, raw: object
+) -> None:
+    written = value_for_write(value, tag(**settings), variant)  # type: ignore[arg-type]
+    assert written == raw and type(written) is type(raw)
+
+
+@pytest.mark.parametrize(
+    ("value", "settings", "variant", "reason"),
+    [
+        ("brass", {"map": {0: "stopped"}}, ua.VariantType.Int32, "'brass' is not one of ['stopped']"),
+        (70_000, {}, ua.VariantType.UInt16, "70000 does not fit the node's type UInt16 (0..65535)"),
+        (-1, {}, ua.VariantType.UInt32, "-1 does not fit the node's type UInt32 (0..4294967295)"),
+        ("12", {}, ua.VariantType.Int32, "'12' is not a number (node type Int32)"),
+        (True, {}, ua.VariantType.Double, "True is not a number (node type Double)"),
+        (2, {}, ua.VariantType.Boolean, "2 is not a boolean (node type Boolean)"),
+        (5, {}, ua.VariantType.String, "5 is not text (node type String)"),
+        (1.0, {"scale": 0.0}, ua.VariantType.Double, "a tag with scale 0 cannot be written"),
+        (1, {}, ua.VariantType.DateTime, "writing DateTime nodes is not supported"),
+    ],
+)
+def test_a_value_the_node_cannot_hold_is_refused_with_a_reason(
+    value: object, settings: dict[str, object], variant: ua.VariantType, reason: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        value_for_write(value, tag(**settings), variant)  # type: ignore[arg-type]
+    assert str(refused.value) == reason
