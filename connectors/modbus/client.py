@@ -75,7 +75,7 @@ class ModbusConnector:
     async def run(self, emit: Emit) -> None:
         """Connect, poll, and on any link failure report, back off and reconnect. Never returns."""
         self._request_lock = asyncio.Lock()
-        first_attempt = True
+        was_connected = self.health.reads_ok > 0 or self.health.reconnects > 0
         while True:
             self.health.state = LinkState.CONNECTING
             transport = self._transport_factory(self.device)
@@ -83,8 +83,9 @@ class ModbusConnector:
                 await transport.connect()
                 self._transport = transport
                 self.health.state = LinkState.CONNECTED
-                if not first_attempt:
+                if was_connected:
                     self.health.reconnects += 1
+                was_connected = True
                 self.backoff.reset()
                 self._all_bad_reported = False
                 log.info("%s: connected to %s", self.device.name, transport.description)
@@ -94,7 +95,6 @@ class ModbusConnector:
             finally:
                 self._transport = None
                 transport.close()
-            first_attempt = False
             await asyncio.sleep(self.backoff.next_delay_s())
 
     async def _link_failed(self, reason: str, emit: Emit) -> None:

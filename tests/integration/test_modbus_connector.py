@@ -274,6 +274,9 @@ async def test_a_device_that_is_down_at_start_is_reported_bad_then_read_when_it_
     assert refused[0].reason.startswith(f"cannot connect to 127.0.0.1:{port}")
     async with ModbusSimServer("127.0.0.1", port, {1: bank}):
         await collector.wait_for(lambda b: b[0].quality == Quality.GOOD)
+    health = collector.connector.health
+    assert health.reconnects == 0  # a first connection is not a reconnection
+    assert health.last_error.startswith(f"cannot connect to 127.0.0.1:{port}: connection refused")
 
 
 async def test_the_collector_does_not_pipeline_so_a_device_that_drops_pipelined_requests_still_reads(
