@@ -41,6 +41,10 @@ MAX_INFLIGHT_MESSAGES = 0
 what is in flight instead."""
 
 
+PUBLISH_SLICE = 200
+"""Messages published between two yields to the event loop (paho's publish is synchronous, ~50 µs each)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     topic: str
@@ -263,17 +267,28 @@ class MqttConnection:
         if session is None or session.lost.is_set():
             raise SinkUnavailable(f"mqtt not connected to {self.host}:{self.port}: {self.last_error or 'connecting'}")
         client = session.client
-        infos: list[paho.MQTTMessageInfo] = []
+        infos: list[paho.MQTTMessageInfo] = []  # QoS 1 messages not yet known to be acknowledged
+        sent = 0
         target = session.acked + sum(1 for m in messages if m.qos > 0)
+
+        def fail(reason: str) -> SinkUnavailable:
+            acked_qos1 = sum(1 for m in messages if m.qos > 0) - sum(1 for i in infos if not i.is_published())
+            qos0_sent = sum(1 for m in messages[:sent] if m.qos == 0)
+            self.counters.messages_sent += sent
+            self.counters.messages_failed += len(messages) - acked_qos1 - qos0_sent
+            return SinkUnavailable(reason)
+
         for message in messages:
+            if sent and sent % PUBLISH_SLICE == 0:
+                await asyncio.sleep(0)  # let the connectors run during a long batch
+                if session.lost.is_set():
+                    raise fail(f"mqtt connection lost after {sent} of {len(messages)} messages")
             info = client.publish(message.topic, message.payload, message.qos, message.retain)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                self.counters.messages_sent += len(infos)
-                self.counters.messages_failed += len(messages) - len(infos)
-                raise SinkUnavailable(f"mqtt publish failed: {paho.error_string(info.rc)}")
+                raise fail(f"mqtt publish failed: {paho.error_string(info.rc)}")
+            sent += 1
             if message.qos > 0:
                 infos.append(info)
-        self.counters.messages_sent += len(messages)
         loop = asyncio.get_running_loop()
         limit_s = timeout_s or self.ack_timeout_s
         deadline = loop.time() + limit_s
@@ -285,20 +300,19 @@ class MqttConnection:
                     await asyncio.sleep(0.001)
                 continue
             if session.lost.is_set():
-                self.counters.messages_failed += len(infos)
-                raise SinkUnavailable(f"mqtt connection lost with {target - session.acked} messages unacknowledged")
+                raise fail(f"mqtt connection lost with {target - session.acked} messages unacknowledged")
             remaining = deadline - loop.time()
             if remaining <= 0:
-                self.counters.messages_failed += len(infos)
                 session.disconnect_reason = "PUBACK timeout"
                 session.lost.set()  # recycle the connection: late PUBACKs must not count for the next batch
-                raise SinkUnavailable(f"mqtt: {target - session.acked} PUBACKs missing after {limit_s} s")
+                raise fail(f"mqtt: {target - session.acked} PUBACKs missing after {limit_s} s")
             session.acks_changed.clear()
             session.wake_at = target
             if session.acked >= target:  # the last PUBACK came before wake_at was set
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.acks_changed.wait(), min(remaining, 0.5))
+        self.counters.messages_sent += sent
         self.counters.messages_confirmed += len(messages)
 
 
