@@ -32,7 +32,7 @@ def site(port: int, tags: dict[str, dict[str, Any]], **device: Any) -> SiteConfi
                 "area": "stamping",
                 "line": "line1",
                 "protocol": "modbus",
-                "connection": {"host": "127.0.0.1", "port": port, "unit": 1, "timeout": "300ms"},
+                "connection": {"host": "127.0.0.1", "port": port, "unit": 1, "timeout": "500ms"},
                 "poll": "100ms",
                 "tags": tags,
                 **device,
@@ -235,7 +235,7 @@ async def test_a_timeout_marks_only_the_affected_tags_bad_and_the_cycle_goes_on(
     for _ in range(2):  # twice: a timed-out request does not poison the next cycle
         batch = by_name(await collector.wait_for(lambda b: len(b) == 3, since=len(collector.batches)))
         assert batch["silent"].quality == Quality.BAD
-        assert batch["silent"].reason == "no answer within 0.3 s reading ir:50..50"
+        assert batch["silent"].reason == "no answer within 0.5 s reading ir:50..50"
         assert batch["before"].quality == batch["after"].quality == Quality.GOOD
     assert collector.connector.health.reads_failed >= 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.modbus.decode import (
@@ -145,6 +145,7 @@ NUMERIC_STRATEGIES = {
 }
 
 
+@settings(deadline=None)
 @given(data=st.data(), data_type=st.sampled_from(list(NUMERIC_STRATEGIES)), byte_order=st.sampled_from(list(ByteOrder)))
 def test_every_numeric_type_round_trips_in_every_byte_order(
     data: st.DataObject, data_type: DataType, byte_order: ByteOrder
@@ -156,6 +157,7 @@ def test_every_numeric_type_round_trips_in_every_byte_order(
     assert decode_registers(words, data_type, byte_order) == value
 
 
+@settings(deadline=None)
 @given(
     text=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20),
     byte_order=st.sampled_from(list(ByteOrder)),
@@ -165,6 +167,7 @@ def test_printable_strings_round_trip_in_every_byte_order(text: str, byte_order:
     assert decode_registers(words, DataType.STRING, byte_order, length=10) == text
 
 
+@settings(deadline=None)
 @given(words=st.lists(st.integers(0, 0xFFFF), min_size=2, max_size=2), byte_order=st.sampled_from(list(ByteOrder)))
 def test_decoding_then_encoding_gives_back_the_same_words(words: list[int], byte_order: ByteOrder) -> None:
     value = decode_registers(words, DataType.UINT32, byte_order)
