@@ -152,12 +152,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from mes_lite.ingest.runner import IngestConfigError, run_ingest
 
     try:
-        asyncio.run(run_ingest(_settings(args)))
+        run_ingest(_settings(args))
     except IngestConfigError as e:
         print(f"edgefab mes run: {e}", file=sys.stderr)
         return 1
