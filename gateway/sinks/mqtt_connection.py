@@ -272,8 +272,8 @@ class MqttConnection:
         target = session.acked + sum(1 for m in messages if m.qos > 0)
 
         def fail(reason: str) -> SinkUnavailable:
-            acked_qos1 = sum(1 for m in messages if m.qos > 0) - sum(1 for i in infos if not i.is_published())
             qos0_sent = sum(1 for m in messages[:sent] if m.qos == 0)
+            acked_qos1 = (sent - qos0_sent) - sum(1 for i in infos if not i.is_published())
             self.counters.messages_sent += sent
             self.counters.messages_failed += len(messages) - acked_qos1 - qos0_sent
             return SinkUnavailable(reason)
