@@ -13,4 +13,5 @@ ROUTER_MODULES: list[str] = [
     "mes_lite.api.routes.inventory",
     "mes_lite.api.routes.shipping",
     "mes_lite.api.routes.trace",
+    "mes_lite.web.routes",
 ]
