@@ -125,7 +125,12 @@ class OpcUaConnector:
         lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         async def on_connection_lost(exc: Exception) -> None:
-            if not lost.done():
+            if lost.done():
+                return
+            if isinstance(exc, TimeoutError):  # asyncua's watchdog read of the server state went unanswered
+                watchdog_s = self._watchdog_interval_s
+                lost.set_result(f"{self.connection.url} stopped answering (no reply to the {watchdog_s:g} s watchdog)")
+            else:
                 lost.set_result(describe_error(exc, self.connection.url, timeout_s=self.connection.timeout))
 
         client.connection_lost_callback = on_connection_lost

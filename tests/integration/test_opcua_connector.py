@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,7 +26,7 @@ from connectors.opcua.errors import OpcUaError
 from edge_config.schema import SiteConfig
 from gateway.sample import Quality, Sample
 from simulators.opcua_server import OpcUaSimServer
-from tests.servers import free_port
+from tests.servers import free_port, require_program, wait_for_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -45,9 +48,11 @@ class Collector:
     def latest(self, tag_name: str) -> Sample | None:
         return next((s for s in reversed(self.samples) if s.tag_name == tag_name), None)
 
-    async def wait_for(self, predicate: Callable[[Sample], bool], what: str) -> Sample:
+    async def wait_for(self, predicate: Callable[[Sample], bool], what: str, since: int = 0) -> Sample:
+        """The first sample, from index `since` on, that satisfies `predicate`."""
+
         async def first_match() -> Sample:
-            seen = 0
+            seen = since
             while True:
                 for sample in self.samples[seen:]:
                     if predicate(sample):
@@ -319,6 +324,38 @@ async def test_a_restarted_server_is_reconnected_to_and_subscriptions_deliver_ag
     assert connector.health.state == LinkState.CONNECTED
     assert connector.health.reconnects == 1
     assert connector.health.last_error == ""
+
+
+async def test_a_server_that_stops_answering_without_closing_the_socket_is_detected_by_the_watchdog(
+    plc: OpcUaSimServer, client_pki: Path
+) -> None:
+    """A frozen PLC or a dead network path keeps the TCP connection open: only the watchdog notices."""
+    socat = require_program("socat", "socat")
+    proxy_port = free_port()
+    proxy = subprocess.Popen(
+        [socat, f"TCP-LISTEN:{proxy_port},bind=127.0.0.1,reuseaddr,fork", f"TCP:127.0.0.1:{plc.port}"],
+        start_new_session=True,  # its forked children share the process group we freeze
+    )
+    try:
+        wait_for_port(proxy_port)
+        url = f"opc.tcp://127.0.0.1:{proxy_port}"
+        tags = {"program": {"node": "ns=2;s=Cnc/Program", "sampling_interval": "100ms"}}
+        async with running(device_config(url, tags), client_pki) as (connector, collector):
+            await collector.wait_for_value("program", "O1000")
+            os.killpg(proxy.pid, signal.SIGSTOP)
+            frozen = await collector.wait_for(lambda s: s.quality == Quality.BAD, "bad while frozen")
+            after_frozen = len(collector.samples)
+            os.killpg(proxy.pid, signal.SIGCONT)
+            await collector.wait_for(lambda s: s.quality == Quality.GOOD, "good after thawing", since=after_frozen)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proxy.pid, signal.SIGCONT)
+            os.killpg(proxy.pid, signal.SIGKILL)
+        proxy.wait(timeout=5)
+
+    assert frozen.reason == f"{url} stopped answering (no reply to the 0.5 s watchdog)"
+    assert connector.health.state == LinkState.CONNECTED
+    assert connector.health.reconnects == 1
 
 
 async def test_writes_reach_writable_nodes_in_the_nodes_own_type_and_everything_else_is_refused(
