@@ -19,6 +19,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from edge_config import semantics
+from edge_config.alarm_checks import check_alarms
+from edge_config.alarms_schema import Alarms
 from edge_config.interpolation import interpolate
 from edge_config.messages import SECRET_KEYS, did_you_mean, message_for, show, unknown_key_message
 from edge_config.problems import ConfigError, ConfigProblem, format_key_path
@@ -39,8 +41,8 @@ from edge_config.schema import (
 )
 from edge_config.yaml_source import LMap, LSeq, Pos, child_pos, is_path_name, plain, read_yaml
 
-TOP_LEVEL_KEYS = ("include", "site", "gateway", "profiles", "devices", "sinks", "buffer")
-_DEFINED_ONCE = ("site", "gateway", "buffer")
+TOP_LEVEL_KEYS = ("include", "site", "gateway", "profiles", "devices", "sinks", "buffer", "alarms")
+_DEFINED_ONCE = ("site", "gateway", "buffer", "alarms")
 _MERGED_MAPS = ("profiles", "sinks")
 
 CONNECTION_MODEL: dict[Protocol, type[BaseModel]] = {
@@ -378,6 +380,10 @@ class _Loader:
         if "buffer" in root and parts.get("buffer") is not None:
             semantics.check_buffer(parts["buffer"], root["buffer"], self.report_at)
         semantics.check_devices(devices, self.report_at)
+        if "alarms" in root:
+            parts["alarms"] = self.validate(Alarms, root["alarms"] or {}, ("alarms",), root.key_pos["alarms"])
+            if parts["alarms"] is not None and devices is not None:
+                check_alarms(parts["alarms"], root["alarms"], [d.device for d in devices], self.report_at)
         if self.problems or any(v is None for v in parts.values()) or devices is None:
             return None
         try:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from connectors.modbus.address import Address, parse_address
+from edge_config.alarms_schema import Alarms
 from edge_config.units import parse_duration_s, parse_size_bytes
 
 DurationS = Annotated[float, BeforeValidator(parse_duration_s)]
@@ -306,6 +307,7 @@ class SiteConfig(Strict):
     devices: list[Device]
     sinks: Sinks = Sinks()
     buffer: Buffer = Buffer()
+    alarms: Alarms | None = None
 
     def tag_path(self, device: Device, tag_name: str) -> str:
         """The tag's ISA-95 path, which is also its Sample.tag: enterprise/site/area/line/machine/tag."""
