@@ -66,7 +66,9 @@ async def serve(devices: int, registers: int, interval_ms: int) -> None:
         await server.stop()
 
 
-def site_config(ports: list[int], registers: int, interval_ms: int, pipelining: bool):  # type: ignore[no-untyped-def]
+def site_config(  # type: ignore[no-untyped-def]
+    ports: list[int], registers: int, interval_ms: int, pipelining: bool, max_registers: int = 125
+):
     from edge_config.schema import SiteConfig
 
     return SiteConfig(
@@ -80,6 +82,7 @@ def site_config(ports: list[int], registers: int, interval_ms: int, pipelining: 
                 "connection": {"host": "127.0.0.1", "port": port, "unit": 1, "timeout": "1s"},
                 "poll": f"{interval_ms}ms",
                 "pipelining": pipelining,
+                "max_registers": max_registers,
                 "tags": {f"r{j:03d}": {"address": f"hr:{j}"} for j in range(registers)},
             }
             for i, port in enumerate(ports)
@@ -105,7 +108,7 @@ async def collect(args: argparse.Namespace) -> dict[str, float]:
 
     try:
         ports = json.loads(child.stdout.readline())
-        config = site_config(ports, args.registers, args.interval_ms, args.pipelining)
+        config = site_config(ports, args.registers, args.interval_ms, args.pipelining, args.max_registers)
         connectors = [ModbusConnector(config, device) for device in config.devices]
         good = bad = batches = 0
         cycle_ms: list[float] = []
@@ -180,6 +183,9 @@ def main() -> int:
     parser.add_argument("--registers", type=int, default=100, help="holding registers (uint16 tags) per device")
     parser.add_argument("--interval-ms", type=int, default=100, help="poll interval (default 100 ms)")
     parser.add_argument("--pipelining", action="store_true", help="configure the devices with pipelining: true")
+    parser.add_argument(
+        "--max-registers", type=int, default=125, help="registers per request (1 = one request per register)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -192,7 +198,8 @@ def main() -> int:
         return 0
     f = figures
     print(f"Modbus poll benchmark: {args.devices} devices x {args.registers} holding registers every "
-          f"{args.interval_ms} ms for {f['seconds']:.1f} s (pipelining {'on' if args.pipelining else 'off'})")  # fmt: skip
+          f"{args.interval_ms} ms for {f['seconds']:.1f} s (pipelining {'on' if args.pipelining else 'off'}, "
+          f"max {args.max_registers} registers per request)")  # fmt: skip
     print(f"  values/s read            {f['values_per_s']:,.0f} of {f['target_values_per_s']:,.0f} target"
           f"  ({100 * f['values_per_s'] / f['target_values_per_s']:.1f} %), bad values: {f['bad_values']}")  # fmt: skip
     print(f"  poll cycles              {f['cycles']:.0f} of {f['expected_cycles']:.0f} scheduled, "
