@@ -23,7 +23,7 @@ from gateway.sample import Sample
 from gateway.sinks.base import SinkCounters, SinkUnavailable
 from gateway.sinks.mqtt_connection import Message, MqttConnection, default_client_id
 from gateway.sinks.sparkplug import SparkplugNode
-from gateway.sinks.uns import TopicMapper, batch_documents, encode_document, sample_payload, units_by_tag_path
+from gateway.sinks.uns import BatchEncoder, TopicMapper, sample_payload, units_by_tag_path
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class MqttSink:
         self.topics = TopicMapper(config.topic_template)
         self.status_topic = status_topic(site)
         self._units = units_by_tag_path(site)
+        self._batches = BatchEncoder()
         self._sparkplug = SparkplugNode(site, qos=config.qos) if self.format == "sparkplug-b" else None
         self._lock = asyncio.Lock()
         self._redelivery = RedeliveryTracker()
@@ -145,8 +146,8 @@ class MqttSink:
             return [Message(topic(s.tag), sample_payload(s, units.get(s.tag)), qos, retain) for s in samples]
         if self.format == "uns-batch":
             return [
-                Message(self.topics.batch_topic(machine), encode_document(doc), qos, False)
-                for machine, doc in batch_documents(samples).items()
+                Message(self.topics.batch_topic(machine), payload, qos, False)
+                for machine, payload in self._batches.encode(samples).items()
             ]
         assert self._sparkplug is not None
         return [_message(o) for o in self._sparkplug.data(samples, time.time_ns() // 1_000_000)]

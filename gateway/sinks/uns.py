@@ -128,6 +128,58 @@ def batch_documents(samples: Iterable[Sample]) -> dict[str, dict[str, Any]]:
     return batches
 
 
+class BatchEncoder:
+    """The `uns-batch` payloads written straight to JSON text, byte for byte what
+    `encode_document(batch_documents(...))` gives, at about half its CPU.
+
+    Each entry is assembled from a cached `{"tag":"<name>","value":` prefix; only the value
+    and the timestamp are formatted per sample. This is the gateway's hottest loop.
+    """
+
+    def __init__(self) -> None:
+        self._prefixes: dict[str, tuple[str, str]] = {}  # tag path -> (machine path, entry prefix)
+        self._heads: dict[str, str] = {}
+
+    def encode(self, samples: Iterable[Sample]) -> dict[str, bytes]:
+        entries: dict[str, list[str]] = {}
+        prefixes = self._prefixes
+        for sample in samples:
+            cached = prefixes.get(sample.tag)
+            if cached is None:
+                machine_path, tag = sample.tag.rsplit("/", 1)
+                cached = prefixes[sample.tag] = (machine_path, '{"tag":' + json.dumps(tag) + ',"value":')
+            machine_path, prefix = cached
+            value = sample.value
+            if value is None:
+                text = "null"
+            elif value is True:
+                text = "true"
+            elif value is False:
+                text = "false"
+            elif isinstance(value, float):
+                text = float.__repr__(value) if value - value == 0 else "null"  # NaN and inf are not JSON
+            elif isinstance(value, int):
+                text = int.__repr__(value)
+            else:
+                text = json.dumps(value)
+            if sample.quality is Quality.GOOD:
+                entry = f'{prefix}{text},"ts_ns":{sample.ts_ns}}}'
+            else:
+                extra = f',"reason":{json.dumps(sample.reason)}' if sample.reason else ""
+                entry = f'{prefix}{text},"ts_ns":{sample.ts_ns},"quality":"{sample.quality}"{extra}}}'
+            machine_entries = entries.get(machine_path)
+            if machine_entries is None:
+                machine_entries = entries[machine_path] = []
+            machine_entries.append(entry)
+        return {machine: (self._head(machine) + ",".join(items) + "]}").encode() for machine, items in entries.items()}
+
+    def _head(self, machine_path: str) -> str:
+        head = self._heads.get(machine_path)
+        if head is None:
+            head = self._heads[machine_path] = '{"machine":' + json.dumps(machine_path) + ',"samples":['
+        return head
+
+
 def encode_document(document: dict[str, Any]) -> bytes:
     """Compact JSON; NaN and infinity are not JSON, so they become null."""
     try:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.sample import Quality, Sample
 from gateway.sinks.uns import (
+    BatchEncoder,
     TopicMapper,
     batch_documents,
     encode_document,
@@ -99,3 +100,29 @@ def test_every_sample_is_in_exactly_one_batch(entries: list[tuple[str, int]]):
     batches = batch_documents(samples)
     flattened = sorted(entry["ts_ns"] for doc in batches.values() for entry in doc["samples"])
     assert flattened == list(range(len(samples)))
+
+
+sample_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),  # NaN and infinities included: both encoders must write null
+    st.text(max_size=8),
+)
+samples_strategy = st.lists(
+    st.builds(
+        Sample,
+        tag=st.sampled_from(["a/s/ar/l/m1/x", "a/s/ar/l/m1/é", 'a/s/ar/l/m"2/y']),
+        value=sample_values,
+        ts_ns=st.integers(min_value=0, max_value=2**63 - 1),
+        quality=st.sampled_from(list(Quality)),
+        reason=st.sampled_from(["", "timeout", 'quote " and ü']),
+    ),
+    max_size=30,
+)
+
+
+@given(samples_strategy)
+def test_the_fast_batch_encoder_writes_exactly_what_the_reference_json_encoding_writes(samples: list[Sample]):
+    reference = {machine: encode_document(doc) for machine, doc in batch_documents(samples).items()}
+    assert BatchEncoder().encode(samples) == reference
