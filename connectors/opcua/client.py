@@ -40,6 +40,21 @@ from gateway.sample import Quality, Sample, now_ns
 
 log = logging.getLogger(__name__)
 
+
+class _ExpectedPublishLoss(logging.Filter):
+    """Drop asyncua's ERROR traceback for a publish request cut by a lost connection.
+
+    The connector reports that loss itself, once, as one line; the traceback would read like a bug.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        expected = isinstance(error, ConnectionError | TimeoutError | OSError)
+        return not (expected and record.getMessage().startswith("Publish iteration crashed"))
+
+
+logging.getLogger("asyncua.client.ua_session.UaSession").addFilter(_ExpectedPublishLoss())
+
 DEFAULT_PKI_DIR = Path("var/edgefab/pki/opcua-client")
 """Where `edgefab opcua cert` puts the gateway's certificate unless told otherwise (relative to the working dir)."""
 SESSION_TIMEOUT_MS = 30_000
@@ -111,8 +126,9 @@ class OpcUaConnector:
                 error, self.connection.url, username=self.connection.username, timeout_s=self.connection.timeout
             )
             self.health.state = LinkState.DISCONNECTED
+            repeated = message == self.health.last_error  # a long outage logs its cause once, not every retry
             self.health.last_error = message
-            log.warning("OPC UA %s: %s", self.device.name, message)
+            log.log(logging.DEBUG if repeated else logging.WARNING, "OPC UA %s: %s", self.device.name, message)
             await self._mark_all_bad(emit, message)
             delay_s = self._backoff.next_delay_s()
             if is_authentication_failure(error):

@@ -63,3 +63,21 @@ def test_only_identity_rejections_count_as_authentication_failures() -> None:
     assert is_authentication_failure(ua.UaStatusCodeError(ua.StatusCodes.BadUserAccessDenied))
     assert not is_authentication_failure(ua.UaStatusCodeError(ua.StatusCodes.BadCertificateUntrusted))
     assert not is_authentication_failure(ConnectionRefusedError())
+
+
+def test_asyncuas_traceback_for_a_publish_cut_by_a_lost_connection_is_not_logged() -> None:
+    """The connector reports the loss itself in one line; asyncua's ERROR traceback would read like a bug."""
+    import logging
+
+    import connectors.opcua.client  # noqa: F401  # installs the filter
+
+    session_log = logging.getLogger("asyncua.client.ua_session.UaSession")
+
+    def record(message: str, error: BaseException) -> logging.LogRecord:
+        return session_log.makeRecord(
+            session_log.name, logging.ERROR, __file__, 1, message, (), (type(error), error, None)
+        )
+
+    assert not session_log.filter(record("Publish iteration crashed; retrying in 1s", ConnectionError("closed")))
+    assert session_log.filter(record("Publish iteration crashed; retrying in 1s", KeyError("a real bug")))
+    assert session_log.filter(record("something else", ConnectionError("closed")))
