@@ -88,6 +88,10 @@ class Forwarder:
         self.backoff = backoff or Backoff(initial_s=0.2, max_s=5.0)
         self.stats = ForwarderStats()
         self._stopping = False
+        self._owed_messages = 0
+
+    # `messages_in` counts a batch's messages for the rate limit, for a sink that does not keep
+    # `counters.messages_sent` itself (the MQTT sink does: its own count is used then).
 
     async def run(self) -> None:
         """Deliver until cancelled, or until `stop()` was called and everything was delivered."""
@@ -101,12 +105,14 @@ class Forwarder:
                     return
                 await self.buffer.wait_for_data(name, IDLE_WAIT_S)
                 continue
-            if self.bucket is not None:
-                wait_s = self.bucket.take(self.messages_in(batch.samples))
+            if self.bucket is not None and self._owed_messages:
+                wait_s = self.bucket.take(self._owed_messages)
+                self._owed_messages = 0
                 if wait_s > 0:
                     self.stats.rate_limited_s += wait_s
                     await asyncio.sleep(wait_s)
             self.stats.state = ForwarderState.DELIVERING
+            sent_before = self._messages_sent()
             try:
                 await self.sink.deliver(batch.samples)
             except SinkUnavailable as e:
@@ -118,12 +124,22 @@ class Forwarder:
                 if not await self._back_off(f"{type(e).__name__}: {e}"):
                     return
                 continue
+            if self.bucket is not None:
+                # charged after the fact, from what the sink really sent: the next batch waits for it
+                sent = self._messages_sent() - sent_before if sent_before is not None else None
+                self._owed_messages = sent if sent is not None else self.messages_in(batch.samples)
             await self.buffer.ack(name, batch.last_seq)
             self.backoff.reset()
             self.stats.batches_delivered += 1
             self.stats.samples_delivered += len(batch.samples)
             self.stats.last_delivery_ns = time.time_ns()
             self.stats.last_error = ""
+
+    def _messages_sent(self) -> int | None:
+        """The sink's own count of messages sent (`SinkCounters.messages_sent`), when it keeps one."""
+        counters = getattr(self.sink, "counters", None)
+        sent = getattr(counters, "messages_sent", None)
+        return sent if isinstance(sent, int) else None
 
     async def _back_off(self, error: str) -> bool:
         """Wait before retrying; False when shutting down (what is left stays in the buffer)."""

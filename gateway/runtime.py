@@ -133,7 +133,7 @@ class Gateway:
     def _forwarder(self, sink: Sink) -> Forwarder:
         if self.config.sinks.mqtt is not None and sink.name == "mqtt":
             mqtt = self.config.sinks.mqtt
-            batch_size = 500 if mqtt.format == "uns-json" else 5000
+            batch_size = 500 if mqtt.format == "uns-json" else 20_000  # one message per machine per batch
             return Forwarder(
                 sink,
                 self.buffer,
@@ -270,7 +270,9 @@ class Gateway:
         while len(self._reads) > 2 and now - self._reads[1][0] >= READ_RATE_WINDOW_S:
             self._reads.popleft()
         (t0, n0) = self._reads[0]
-        return (total - n0) / (now - t0) if now > t0 else 0.0
+        if len(self._reads) < 2 or now - t0 < 1.0:  # first look: the average since start
+            return total / max(now - self.started_at, 1e-3)
+        return (total - n0) / (now - t0)
 
     async def snapshot(self) -> GatewaySnapshot:
         metrics = await self.buffer.metrics()
