@@ -9,6 +9,7 @@ operators who changed the order's status or reported scrap.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -73,9 +74,7 @@ def backward(session: Session, lot_code: str) -> TraceNode:
     orders = work_order_records(session, order_ids)
     links = [ConsumptionLink(lots[p].code, lots[c].code, q, _number(orders, w)) for p, c, w, q in edges]
     records = {
-        lot.code: LotRecord(
-            lot.code, lot.product.code, _number(orders, lot.work_order_id) if lot.work_order_id else None
-        )
+        lot.code: LotRecord(lot.code, lot.material, _number(orders, lot.work_order_id) if lot.work_order_id else None)
         for lot in lots.values()
     }
     return trace_backward(root.code, records, links, {o.work_order: o for o in orders.values()})
@@ -102,8 +101,22 @@ def forward(session: Session, lot_code: str) -> RecallList:
     return trace_forward(root.code, links, shipments)
 
 
-def _lots(session: Session, ids: set[int]) -> dict[int, Lot]:
-    return {lot.id: lot for lot in session.scalars(select(Lot).join(Product).where(Lot.id.in_(ids)))}
+@dataclass(frozen=True)
+class _LotRow:
+    id: int
+    code: str
+    material: str
+    work_order_id: int | None
+
+
+def _lots(session: Session, ids: set[int]) -> dict[int, _LotRow]:
+    """Lot code, material code and producing order of each lot, in one query."""
+    rows = session.execute(
+        select(Lot.id, Lot.code, Product.code, Lot.work_order_id)
+        .join(Product, Product.id == Lot.product_id)
+        .where(Lot.id.in_(ids))
+    )
+    return {row[0]: _LotRow(*row) for row in rows}
 
 
 def _number(orders: dict[int, WorkOrderRecord], work_order_id: int | None) -> str | None:
@@ -136,6 +149,7 @@ def work_order_records(session: Session, order_ids: set[int]) -> dict[int, WorkO
         ):
             operators.setdefault(wo, set()).add(name)
     records: dict[int, WorkOrderRecord] = {}
+    site_shifts: dict[int, list[Shift]] = {}
     for order, work_center, site in session.execute(
         select(WorkOrder, WorkCenter, Site)
         .join(WorkCenter, WorkCenter.id == WorkOrder.work_center_id)
@@ -147,7 +161,11 @@ def work_order_records(session: Session, order_ids: set[int]) -> dict[int, WorkO
         start_ns, end_ns = windows.get(order.id, (order.started_ns, order.completed_ns))
         start_ns = start_ns or order.started_ns
         end_ns = end_ns or order.completed_ns or start_ns
-        shifts = _shifts_overlapping(session, site, start_ns, end_ns) if start_ns and end_ns else ()
+        if site.id not in site_shifts:
+            site_shifts[site.id] = list(
+                session.scalars(select(Shift).where(Shift.site_id == site.id, Shift.active).order_by(Shift.start_time))
+            )
+        shifts = _shifts_overlapping(site_shifts[site.id], site, start_ns, end_ns) if start_ns and end_ns else ()
         records[order.id] = WorkOrderRecord(
             order.number,
             work_center.code,
@@ -159,14 +177,11 @@ def work_order_records(session: Session, order_ids: set[int]) -> dict[int, WorkO
     return records
 
 
-def _shifts_overlapping(session: Session, site: Site, start_ns: int, end_ns: int) -> tuple[str, ...]:
+def _shifts_overlapping(shifts: list[Shift], site: Site, start_ns: int, end_ns: int) -> tuple[str, ...]:
     """Names of the site's shifts whose wall-clock intervals overlap [start, end] (at most 62 days scanned)."""
     zone = ZoneInfo(site.timezone or "UTC")
     start, end = _ns_to_dt(start_ns).astimezone(zone), _ns_to_dt(end_ns).astimezone(zone)
     found: list[str] = []
-    shifts = session.scalars(
-        select(Shift).where(Shift.site_id == site.id, Shift.active).order_by(Shift.start_time)
-    ).all()
     day = start.date() - dt.timedelta(days=1)
     last = min(end.date(), day + dt.timedelta(days=62))
     while day <= last:
