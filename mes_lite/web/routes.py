@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 PAGE_MODULES: list[str] = [
     "mes_lite.web.pages",
+    "mes_lite.web.board",
 ]
 
 router = APIRouter(include_in_schema=False)

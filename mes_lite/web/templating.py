@@ -120,6 +120,11 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     return response
 
 
+def render_fragment(request: Request, name: str, context: dict[str, Any]) -> str:
+    """A partial template as text, with the same layout context (for SSE pushes)."""
+    return templates.env.get_template(name).render(**_layout_context(request), request=request, **context)
+
+
 def finish_response(request: Request, response: Response) -> None:
     """Cookies and headers every page response carries (also used for redirects and partials)."""
     locale = request_locale(request)
