@@ -108,7 +108,9 @@ class OpcUaSimServer:
 
     @property
     def url(self) -> str:
-        return f"opc.tcp://{self.host}:{self.port}"
+        """Where a client on this machine connects (a server bound to every interface is reached on loopback)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"opc.tcp://{host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -124,7 +126,7 @@ class OpcUaSimServer:
         server = Server(user_manager=_UserTable(self.users, self.allow_anonymous))
         await server.init()  # about 2 s: asyncua builds the whole standard address space
         server.disable_clock()  # the clock task makes stop() wait up to 1 s; no client here needs CurrentTime
-        server.set_endpoint(self.url)
+        server.set_endpoint(f"opc.tcp://{self.host or '0.0.0.0'}:{self.port}")
         server.set_server_name("edgefab simulated PLC")
         await server.set_application_uri(SERVER_URI)
         server.set_security_policy([SECURITY_POLICIES[name] for name in self.security])
