@@ -28,7 +28,8 @@ from gateway.sample import Quality, Sample
 from simulators.opcua_server import OpcUaSimServer
 from tests.servers import free_port, require_program, wait_for_port
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# one worker runs the whole module (make test uses --dist loadgroup), so its PLC starts once
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("opcua-connector")]
 
 USERS = {"operator": "s3cret"}
 TIMEOUT_S = 8.0

@@ -12,7 +12,8 @@ from asyncua import Client, ua
 from simulators.opcua_server import OpcUaSimServer
 from tests.servers import free_port
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# one worker runs the whole module (make test uses --dist loadgroup), so its PLC starts once
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("opcua-sim-server")]
 
 
 @pytest.fixture(scope="session")
