@@ -20,13 +20,13 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.backoff import Backoff
 from connectors.base import Connector, Emit
 from edge_config.schema import Device, Protocol, SiteConfig
+from gateway.alarms.companions import companions_for, observe_all
 from gateway.buffer import AsyncBuffer, Buffer, BufferFull
 from gateway.forwarder import Forwarder
 from gateway.health import ConnectorSnapshot, GatewaySnapshot, HealthServer, SinkSnapshot
@@ -64,13 +64,6 @@ def build_sinks(config: SiteConfig) -> list[Sink]:
 
         sinks.append(InfluxSink(config.sinks.influxdb, config, name="influxdb"))
     return sinks
-
-
-def messages_per_batch(mqtt_format: str) -> Callable[[list[Sample]], int]:
-    """How many MQTT messages a batch becomes, for the replay rate limit."""
-    if mqtt_format == "uns-json":
-        return len
-    return lambda samples: len({s.machine_path for s in samples})
 
 
 @dataclass
@@ -123,6 +116,7 @@ class Gateway:
             )
         )
         self.forwarders = [self._forwarder(sink) for sink in self.sinks]
+        self.companions = companions_for(self)  # alarms and write-back (docs/alarms.md, docs/writeback.md)
         self.health: HealthServer | None = None
         self.status = "starting"
         self.started_at = time.monotonic()
@@ -133,13 +127,16 @@ class Gateway:
     def _forwarder(self, sink: Sink) -> Forwarder:
         if self.config.sinks.mqtt is not None and sink.name == "mqtt":
             mqtt = self.config.sinks.mqtt
-            batch_size = 500 if mqtt.format == "uns-json" else 20_000  # one message per machine per batch
+            if mqtt.format == "uns-json":  # a message per sample: batches no larger than a second's burst
+                batch_size, messages_in = max(1, min(500, int(mqtt.max_messages_per_s))), len
+            else:  # a message per machine per batch
+                batch_size, messages_in = 20_000, None
             return Forwarder(
                 sink,
                 self.buffer,
                 batch_size=batch_size,
                 max_messages_per_s=mqtt.max_messages_per_s,
-                messages_in=messages_per_batch(mqtt.format),
+                messages_in=messages_in,
             )
         if self.config.sinks.influxdb is not None and sink.name == "influxdb":
             return Forwarder(sink, self.buffer, batch_size=self.config.sinks.influxdb.batch_size)
@@ -150,6 +147,8 @@ class Gateway:
     def _emit_for(self, run: _DeviceRun) -> Emit:
         async def emit(samples: list[Sample]) -> None:
             run.samples_read += len(samples)
+            if self.companions:
+                await observe_all(self.companions, samples)
             stored = run.pipeline.process(samples)
             if not stored:
                 return
@@ -223,6 +222,8 @@ class Gateway:
             )
         for sink in self.sinks:
             await sink.start()
+        for companion in self.companions:
+            await companion.start()
         self._forwarder_tasks = [asyncio.create_task(f.run(), name=f"forward-{f.sink.name}") for f in self.forwarders]
         for name, run in self.devices.items():
             run.task = asyncio.create_task(self._run_device(run), name=f"device-{name}")
@@ -249,6 +250,9 @@ class Gateway:
                 task.cancel()
             await asyncio.gather(*self._forwarder_tasks, return_exceptions=True)
         metrics = await self.buffer.metrics()
+        for companion in self.companions:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(companion.stop(), 10.0)
         for sink in self.sinks:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(sink.stop(), 5.0)

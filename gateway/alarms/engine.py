@@ -147,7 +147,7 @@ class AlarmEngine:
             status, transition = expire_shelve(alarm.status, now_ns)
             if transition is not None:
                 alarm.status = status
-                events.append(self._event(alarm, transition, now_ns))
+                events.append(self.event(alarm, transition, now_ns))
         return events
 
     def _apply(self, alarm: Alarm, active: bool, ts_ns: int) -> AlarmEvent | None:
@@ -155,7 +155,7 @@ class AlarmEngine:
         if transition is None:
             return None
         alarm.status = status
-        return self._event(alarm, transition, ts_ns)
+        return self.event(alarm, transition, ts_ns)
 
     # ------------------------------------------------------------------ operator commands
 
@@ -175,7 +175,7 @@ class AlarmEngine:
         else:
             raise AlarmCommandError(f"unknown action {action!r}: use ack, shelve or unshelve")
         alarm.status = status
-        return self._event(alarm, transition, now_ns)
+        return self.event(alarm, transition, now_ns)
 
     def mark_escalated(self, key: str, route_index: int) -> None:
         from dataclasses import replace
@@ -185,7 +185,8 @@ class AlarmEngine:
 
     # ------------------------------------------------------------------ events
 
-    def _event(self, alarm: Alarm, transition: Transition, ts_ns: int) -> AlarmEvent:
+    def event(self, alarm: Alarm, transition: Transition, ts_ns: int) -> AlarmEvent:
+        """The event document of `alarm` as it is now (also used to describe an escalation)."""
         values = {
             "value": alarm.status.value if alarm.status.value is not None else _jsonable(alarm.last_value),
             "limit": alarm.limit,
@@ -252,8 +253,15 @@ def _instances(
             condition = LimitCondition(limit.limit, level.is_high, definition.deadband)
             priority = limit.priority or definition.priority
             out.append(
-                Alarm(f"{def_name}.{level.value}", priority=priority, limit=limit.limit, level=level,
-                      condition=condition, delay=delay(), **common)  # fmt: skip
+                Alarm(
+                    f"{def_name}.{level.value}",
+                    priority=priority,
+                    limit=limit.limit,
+                    level=level,
+                    condition=condition,
+                    delay=delay(),
+                    **common,
+                )
             )
         return out
     if kind is AlarmKind.DEVIATION:
@@ -267,6 +275,13 @@ def _instances(
         condition = RateCondition(definition.max_rate or 0.0, definition.per, definition.deadband)
         limit_value = definition.max_rate
     return [
-        Alarm(def_name, priority=definition.priority, limit=limit_value, level=None, condition=condition,
-              delay=delay(), **common)  # fmt: skip
+        Alarm(
+            def_name,
+            priority=definition.priority,
+            limit=limit_value,
+            level=None,
+            condition=condition,
+            delay=delay(),
+            **common,
+        )
     ]

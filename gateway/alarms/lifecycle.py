@@ -84,7 +84,9 @@ class AlarmStatus:
         return cls(**known)
 
 
-def on_condition(status: AlarmStatus, active: bool, ts_ns: int, value: Any = None) -> tuple[AlarmStatus, Transition | None]:
+def on_condition(
+    status: AlarmStatus, active: bool, ts_ns: int, value: Any = None
+) -> tuple[AlarmStatus, Transition | None]:
     """The (debounced) alarm condition became `active` or not at `ts_ns`."""
     if active and not status.state.active:
         return (
