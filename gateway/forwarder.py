@@ -77,7 +77,7 @@ class Forwarder:
         *,
         batch_size: int = 1000,
         max_messages_per_s: float | None = None,
-        messages_in: Callable[[list[Sample]], int] = len,
+        messages_in: Callable[[list[Sample]], int] | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self.sink = sink
@@ -90,8 +90,10 @@ class Forwarder:
         self._stopping = False
         self._owed_messages = 0
 
-    # `messages_in` counts a batch's messages for the rate limit, for a sink that does not keep
-    # `counters.messages_sent` itself (the MQTT sink does: its own count is used then).
+    # The rate limit needs each batch's message count. With `messages_in` (cheap when a message
+    # is a sample, as in uns-json) it is charged before the batch is sent; without it, after,
+    # from the sink's own `counters.messages_sent` (batch formats: a few messages per batch,
+    # not worth a pass over every sample), so the *next* batch waits for it.
 
     async def run(self) -> None:
         """Deliver until cancelled, or until `stop()` was called and everything was delivered."""
@@ -105,6 +107,8 @@ class Forwarder:
                     return
                 await self.buffer.wait_for_data(name, IDLE_WAIT_S)
                 continue
+            if self.bucket is not None and self.messages_in is not None:
+                self._owed_messages += self.messages_in(batch.samples)  # counted before sending
             if self.bucket is not None and self._owed_messages:
                 wait_s = self.bucket.take(self._owed_messages)
                 self._owed_messages = 0
@@ -124,10 +128,10 @@ class Forwarder:
                 if not await self._back_off(f"{type(e).__name__}: {e}"):
                     return
                 continue
-            if self.bucket is not None:
+            if self.bucket is not None and self.messages_in is None:
                 # charged after the fact, from what the sink really sent: the next batch waits for it
                 sent = self._messages_sent() - sent_before if sent_before is not None else None
-                self._owed_messages = sent if sent is not None else self.messages_in(batch.samples)
+                self._owed_messages = sent if sent is not None else len(batch.samples)
             await self.buffer.ack(name, batch.last_seq)
             self.backoff.reset()
             self.stats.batches_delivered += 1

@@ -82,3 +82,44 @@ async def test_a_broker_outage_loses_nothing_and_replays_in_order(
         await asyncio.wait_for(task, 20)
         recorder.close()
         gate.shut()
+
+
+@pytest.mark.slow
+async def test_the_backlog_after_an_outage_is_replayed_at_the_configured_message_rate(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    rate = 200
+    gate = TcpGate(mosquitto.port)  # shut: the outage has already begun
+    config = site_config(
+        tmp_path,
+        ["press01"],
+        tags=10,
+        mqtt={"url": f"mqtt://127.0.0.1:{gate.port}", "format": "uns-json", "max_messages_per_s": rate},
+    )
+    source = CountingSource(config, config.devices[0], interval_s=0.01)
+    recorder = MqttRecorder("127.0.0.1", mosquitto.port, "acme/#")
+    gateway = Gateway(config, connectors={"press01": source})
+    task = asyncio.create_task(gateway.run(install_signal_handlers=False))
+    try:
+        await wait_until(lambda: source.cycles >= 80, 10, "a backlog of 800 samples")
+        source.running = False
+        await asyncio.sleep(0.1)
+        backlog = len(source.emitted)
+        opened = asyncio.get_running_loop().time()
+        gate.open()
+        expected = {(s.tag, s.value, s.ts_ns) for s in source.emitted}
+        missing = await asyncio.to_thread(recorder.wait_for_distinct, expected, 30.0)
+        replay_s = asyncio.get_running_loop().time() - opened
+        assert not missing
+        minimum_s = (backlog - rate) / rate  # one second's burst, then the rate
+        print(f"{backlog} messages replayed in {replay_s:.1f} s at {rate}/s (at least {minimum_s:.1f} s)")
+        assert replay_s >= 0.9 * minimum_s, "the replay did not flood the broker"
+        assert replay_s <= minimum_s + 8, "nor was it much slower than the limit"
+        assert gateway.forwarders[0].stats.rate_limited_s > 0
+        for tag, values in recorder.by_tag().items():
+            assert first_occurrences(values) == sorted(first_occurrences(values)), tag
+    finally:
+        gateway.request_stop()
+        await asyncio.wait_for(task, 15)
+        recorder.close()
+        gate.shut()
