@@ -28,6 +28,7 @@ import sqlalchemy
 
 from mes_lite.db import make_engine, session_factory
 from mes_lite.inventory import ledger, operations, trace
+from mes_lite.inventory.stock import format_quantity
 from mes_lite.schema import migrate
 
 MATERIALS = 200
@@ -298,7 +299,9 @@ def main() -> int:
         print(
             f"load: master {phases['master_s']:.1f} s, COPY moves {phases['moves_s']:.1f} s, balances+links+analyze {phases['balances_links_analyze_s']:.1f} s"
         )
-        print(f"on-hand of one material ({moves_in_material:,} moves, {balances[2]} pcs), all lots and locations:")
+        print(
+            f"on-hand of one material ({moves_in_material:,} moves, {format_quantity(balances[2])} pcs), all lots and locations:"
+        )
         print(f"  from cached balances : p50 {balances[0]:7.2f} ms  p95 {balances[1]:7.2f} ms")
         print(f"  summed from ledger   : p50 {from_ledger[0]:7.2f} ms  p95 {from_ledger[1]:7.2f} ms")
         print(f"backward trace of {finished}: {len(nodes)} nodes, {max(n.depth for n in nodes)} levels")

@@ -305,14 +305,16 @@ def _update_genealogy(session: Session, move: StockMove) -> None:
 
 
 def on_hand_from_ledger(session: Session, product_id: int) -> Decimal:
-    """On-hand of one material over all lots and locations, summed from the ledger itself (no cache)."""
-    incoming = select(func.coalesce(func.sum(StockMove.quantity), 0)).where(
-        StockMove.product_id == product_id, StockMove.to_location_id.is_not(None)
+    """On-hand of one material over all lots and locations, summed from the ledger itself (no cache).
+
+    One pass over the material's moves: what came in (to a location) minus what went out (from one).
+    """
+    incoming = case((StockMove.to_location_id.is_not(None), StockMove.quantity), else_=0)
+    outgoing = case((StockMove.from_location_id.is_not(None), StockMove.quantity), else_=0)
+    total = session.scalar(
+        select(func.coalesce(func.sum(incoming - outgoing), 0)).where(StockMove.product_id == product_id)
     )
-    outgoing = select(func.coalesce(func.sum(StockMove.quantity), 0)).where(
-        StockMove.product_id == product_id, StockMove.from_location_id.is_not(None)
-    )
-    return Decimal(session.scalar(incoming) or 0) - Decimal(session.scalar(outgoing) or 0)
+    return Decimal(total or 0)
 
 
 @dataclass(frozen=True)
