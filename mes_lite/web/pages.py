@@ -14,6 +14,7 @@ from mes_lite.services import users
 from mes_lite.services.users import token_sha256
 from mes_lite.web.session import page_user, safe_next, verify_csrf
 from mes_lite.web.templating import NAV_ITEMS, STATIC_DIR, finish_response, render
+from mes_lite.web.writes import commit_write
 
 router = APIRouter(include_in_schema=False)
 _static = StaticFiles(directory=str(STATIC_DIR))
@@ -54,8 +55,7 @@ def login_submit(
         context = {"next": safe_next(next), "reason": "", "failed": True, "username": username}
         return render(request, "login.html", context, status_code=401)
     ttl_s = request.app.state.settings.token_ttl_s
-    token = users.issue_token(session, user, name="web login", ttl_s=ttl_s)
-    session.commit()
+    token = commit_write(session, lambda: users.issue_token(session, user, name="web login", ttl_s=ttl_s))
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="lax", max_age=int(ttl_s))
     finish_response(request, response)
@@ -71,10 +71,13 @@ def logout(request: Request, session: Session = Depends(get_session)) -> Respons
 
     token = request.cookies.get(TOKEN_COOKIE)
     if token:
-        api_token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_sha256(token)))
-        if api_token is not None:
-            api_token.revoked = True
-            session.commit()
+
+        def revoke() -> None:
+            api_token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_sha256(token)))
+            if api_token is not None:
+                api_token.revoked = True
+
+        commit_write(session, revoke)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(TOKEN_COOKIE)
     return response

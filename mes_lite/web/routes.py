@@ -12,6 +12,7 @@ from fastapi import APIRouter
 PAGE_MODULES: list[str] = [
     "mes_lite.web.pages",
     "mes_lite.web.board",
+    "mes_lite.web.operator",
 ]
 
 router = APIRouter(include_in_schema=False)
