@@ -84,7 +84,9 @@ class _Session:
 
     def on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         client.loop_stop()  # from inside the network thread: no join, only "do not reconnect"
-        self.loop.call_soon_threadsafe(self._set_lost, str(reason_code))
+        # MQTT 3.1.1 has no reason codes: paho reports every unexpected end as "Unspecified error"
+        reason = "closed by the broker or the network" if reason_code.is_failure else str(reason_code)
+        self.loop.call_soon_threadsafe(self._set_lost, reason)
 
     def _set_lost(self, reason: str) -> None:
         self.disconnect_reason = self.disconnect_reason or reason
@@ -172,6 +174,7 @@ class MqttConnection:
                 assert self._session is not None
                 await self._session.lost.wait()
                 self.counters.disconnects += 1
+                self.last_error = f"connection lost: {self._session.disconnect_reason}"
                 log.warning(
                     "mqtt %s: connection to %s:%s lost (%s)",
                     self.client_id,
