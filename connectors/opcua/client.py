@@ -57,6 +57,10 @@ logging.getLogger("asyncua.client.ua_session.UaSession").addFilter(_ExpectedPubl
 
 DEFAULT_PKI_DIR = Path("var/edgefab/pki/opcua-client")
 """Where `edgefab opcua cert` puts the gateway's certificate unless told otherwise (relative to the working dir)."""
+WATCHDOG_INTERVAL_S = 2.0
+"""How often the server's state is read to prove the session alive; also the reply timeout of that read,
+so a server that stops answering is noticed within about two intervals, and a 2 s hiccup on Wi-Fi is not
+yet an outage."""
 SESSION_TIMEOUT_MS = 30_000
 """A server frees our session (and its subscriptions) this long after we vanish."""
 READ_CHUNK = 500
@@ -89,7 +93,7 @@ class OpcUaConnector:
         config: SiteConfig,
         device: Device,
         *,
-        watchdog_interval_s: float = 1.0,
+        watchdog_interval_s: float = WATCHDOG_INTERVAL_S,
         backoff: Backoff | None = None,
         pki_dir: Path | None = None,
     ) -> None:
@@ -357,7 +361,11 @@ class OpcUaConnector:
 
 
 async def build_client(
-    connection: OpcUaConnection, *, name: str, pki_dir: Path = DEFAULT_PKI_DIR, watchdog_interval_s: float = 1.0
+    connection: OpcUaConnection,
+    *,
+    name: str,
+    pki_dir: Path = DEFAULT_PKI_DIR,
+    watchdog_interval_s: float = WATCHDOG_INTERVAL_S,
 ) -> Client:
     """An unconnected asyncua Client with the connection's security, certificate and user set up.
 
