@@ -246,7 +246,10 @@ async def test_deliver_raises_sink_unavailable_while_the_broker_is_down_and_work
     await sink.deliver(first)
 
     mosquitto.kill()
-    await asyncio.sleep(0.2)  # the network thread notices the reset connection
+    for _ in range(100):  # the network thread notices the reset connection within milliseconds
+        if not sink.connected:
+            break
+        await asyncio.sleep(0.02)
     batch = [Sample("acme/dongguan/stamping/line1/press01/temp", float(i), T0_NS + i) for i in range(2, 50)]
     with pytest.raises(SinkUnavailable):
         await sink.deliver(batch)
