@@ -277,7 +277,9 @@ class OpcUaConnector:
                 if not isinstance(outcome, ua.StatusCode):
                     continue
                 if request.RequestedParameters.Filter is not None and outcome.name in _FILTER_REFUSED:
-                    log.warning("OPC UA %s: %s: server refuses a deadband, subscribing without", *_who(self, binding))
+                    log.warning(
+                        "OPC UA %s: %s: server refuses a deadband, subscribing without", self.device.name, binding.name
+                    )
                     request.RequestedParameters.Filter = None
                     retry.append(request)
                     continue
@@ -419,10 +421,6 @@ def client_certificate(connection: OpcUaConnection, pki_dir: Path) -> tuple[Path
 
 _READ_ONLY = {"BadUserAccessDenied", "BadNotWritable", "BadWriteNotSupported"}
 _FILTER_REFUSED = {"BadFilterNotAllowed", "BadMonitoredItemFilterUnsupported", "BadDeadbandFilterInvalid"}
-
-
-def _who(connector: OpcUaConnector, binding: TagBinding) -> tuple[str, str]:
-    return connector.device.name, binding.name
 
 
 def _bad(binding: TagBinding, reason: str) -> Sample:
