@@ -307,6 +307,17 @@ class ReorderPoint(Base):
     reorder_quantity: Mapped[Decimal] = mapped_column(QTY, default=Decimal(0))
 
 
+class BackflushMark(Base):
+    """How many parent units of a work order's production counts have been backflushed already, so counts
+    arriving later are backflushed once (the row is locked while a backflush runs)."""
+
+    __tablename__ = "backflush_marks"
+
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), primary_key=True)
+    backflushed_qty: Mapped[Decimal] = mapped_column(QTY, default=Decimal(0))
+    updated_at_ns: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 APPEND_ONLY_SQL = {
     "sqlite": [
         "CREATE TRIGGER stock_moves_no_update BEFORE UPDATE ON stock_moves "

@@ -5,10 +5,13 @@ finished-goods receipt, transfer, cycle count, reverse, and on-hand queries. Eac
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mes_lite.inventory import stock
@@ -21,9 +24,9 @@ from mes_lite.inventory.master_data import (
     product_by_code,
     work_order_by_number,
 )
-from mes_lite.inventory.models import Location, Lot, PurchaseOrderLine, StockBalance, StockMove
+from mes_lite.inventory.models import BackflushMark, Location, Lot, PurchaseOrderLine, StockBalance, StockMove
 from mes_lite.inventory.picking import LotStock, PickStrategy, plan_pick
-from mes_lite.models import BomLine, Product, WorkOrder, WorkOrderStatus
+from mes_lite.models import BomLine, Product, ProductionCount, WorkOrder, WorkOrderStatus
 from mes_lite.services.errors import Conflict, InvalidInput
 
 MoveKind = stock.MoveKind
@@ -252,6 +255,47 @@ def backflush(
             reason=f"backflush of {produced_quantity} produced on work order {work_order}",
             today=today or dt.date.today(),
         )
+    return moves
+
+
+def backflush_from_counts(
+    session: Session, *, work_order: str, actor: Actor, location: str | None = None, today: dt.date | None = None
+) -> list[StockMove]:
+    """Backflush what the work order's production counts (good + reject) added since the last backflush.
+
+    Idempotent: the counted total already backflushed is kept in a locked `backflush_marks` row, so calling
+    this after every count post (or on a timer) consumes each produced unit's components exactly once.
+    """
+    begin_write(session)
+    order = _open_work_order(session, work_order)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(BackflushMark)
+        .values(work_order_id=order.id, backflushed_qty=Decimal(0), updated_at_ns=0)
+        .on_conflict_do_nothing(index_elements=["work_order_id"])
+    )
+    mark = session.scalars(
+        select(BackflushMark)
+        .where(BackflushMark.work_order_id == order.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    counted = session.scalar(
+        select(func.coalesce(func.sum(ProductionCount.produced_qty), 0)).where(
+            ProductionCount.work_order_id == order.id
+        )
+    )
+    total = stock.as_quantity(counted or 0)
+    delta = total - Decimal(mark.backflushed_qty)
+    if delta <= 0:
+        return []
+    moves = backflush(
+        session, work_order=work_order, produced_quantity=delta, actor=actor, location=location, today=today
+    )
+    mark.backflushed_qty = total
+    mark.updated_at_ns = time.time_ns()
+    session.flush()
     return moves
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mes_lite.inventory.ledger import reconcile_balances
-from mes_lite.models import Area, BomLine, Line, Product, Site, WorkCenter, WorkOrder
+from mes_lite.models import Area, BomLine, Line, Product, ProductionCount, Site, WorkCenter, WorkOrder
 
 
 def plant(session: Session) -> None:
@@ -133,10 +133,30 @@ def test_backflush_and_finished_goods_link_the_lots_for_traceability(
         "/api/inventory/issues",
         json={"work_order": "WO-1", "material": "steel", "quantity": 150, "location": "WH1/A/01", "lot": "COIL-1"},
     )
-    flushed = mes_client.post("/api/inventory/backflushes", json={"work_order": "WO-1", "produced_quantity": 100})
-    assert flushed.status_code == 201, flushed.text
+    # the machine counted 100 parts (97 good + 3 rejects) on WO-1: backflush them from the counts
+    order = mes_session.query(WorkOrder).filter_by(number="WO-1").one()
+    for ts_ns, produced in ((1, 60.0), (2, 40.0)):
+        mes_session.add(
+            ProductionCount(
+                work_center_id=order.work_center_id,
+                work_order_id=order.id,
+                ts_ns=ts_ns,
+                produced_qty=produced,
+                reject_qty=3.0 if ts_ns == 2 else 0.0,
+                source="test",
+            )
+        )
+    mes_session.commit()
+    flushed = mes_client.post("/api/inventory/work-orders/WO-1/backflush-counts", json={})
+    assert flushed.status_code == 200, flushed.text
     # 400 bolts FEFO from the line-side bin: the lot expiring first is emptied first; steel is issued by hand
-    assert [(m["lot"], m["quantity"]) for m in flushed.json()] == [("B-SOON", 300), ("B-OLD", 100)]
+    assert [(m["lot"], m["quantity"], m["kind"]) for m in flushed.json()] == [
+        ("B-SOON", 300, "backflush"),
+        ("B-OLD", 100, "backflush"),
+    ]
+    assert mes_client.post("/api/inventory/work-orders/WO-1/backflush-counts", json={}).json() == []  # counted once
+    by_hand = mes_client.post("/api/inventory/backflushes", json={"work_order": "WO-1", "produced_quantity": 5})
+    assert [(m["lot"], m["quantity"]) for m in by_hand.json()] == [("B-OLD", 20)]
     fg = mes_client.post(
         "/api/inventory/finished-goods",
         json={"work_order": "WO-1", "quantity": 100, "location": "WH1/A/02", "lot": "FRM-1"},

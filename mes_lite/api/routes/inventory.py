@@ -256,6 +256,24 @@ def post_backflush(
     return _moves_out(session, moves)
 
 
+class CountsBackflushIn(BaseModel):
+    location: str | None = Field(default=None, description="default: the line-side location of the work center")
+
+
+@router.post("/work-orders/{number}/backflush-counts", response_model=list[MoveOut])
+def post_backflush_counts(
+    number: str, body: CountsBackflushIn, session: Session = Depends(get_session), user: User = Depends(operator)
+) -> list[MoveOut]:
+    """Backflush what the order's production counts added since the last call (idempotent)."""
+    moves = commit_with_retry(
+        session,
+        lambda: operations.backflush_from_counts(
+            session, work_order=number, location=body.location, actor=actor_of(user)
+        ),
+    )
+    return _moves_out(session, moves)
+
+
 class FinishedGoodsIn(BaseModel):
     work_order: str
     quantity: Quantity = Field(gt=0)
