@@ -10,6 +10,7 @@ codes and messages the sink sees are InfluxDB's own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import urllib.error
@@ -17,6 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +27,7 @@ from gateway.sample import Quality, Sample
 from gateway.sinks.base import SinkUnavailable
 from gateway.sinks.influx import InfluxSink
 from tests.integration.test_sink_mqtt import T0_NS, demo_site
-from tests.servers import InfluxDB1, VictoriaMetrics
+from tests.servers import InfluxDB1, VictoriaMetrics, influxdb1_server
 
 PRESS = "acme/dongguan/stamping/line1/press01"
 RECENT_NS = (time.time_ns() // 10**9 - 3600) * 10**9
@@ -143,17 +145,38 @@ class _V2ToV1(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def influx18_endpoint(influxdb1: InfluxDB1) -> Iterator[str]:
-    influxdb1.create_database("factory")
-    handler = type("Handler", (_V2ToV1,), {"target": influxdb1.url})
+@contextlib.contextmanager
+def v2_forwarder(target: str) -> Iterator[str]:
+    handler = type("Handler", (_V2ToV1,), {"target": target})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(5)
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.fixture
+def influx18_endpoint(influxdb1: InfluxDB1) -> Iterator[str]:
+    influxdb1.create_database("factory")
+    with v2_forwarder(influxdb1.url) as url:
+        yield url
+
+
+@pytest.fixture
+def small_body_influx(tmp_path: Path) -> Iterator[tuple[InfluxDB1, str]]:
+    """InfluxDB 1.6 that refuses request bodies over 4 kB with 413, as a proxy or a small server would."""
+    with influxdb1_server(tmp_path) as server:
+        server.stop()
+        conf = tmp_path / "influxdb.conf"
+        conf.write_text(conf.read_text().replace("[http]\n", "[http]\n  max-body-size = 4000\n"))
+        server.start()
+        server.create_database("factory")
+        with v2_forwarder(server.url) as url:
+            yield server, url
 
 
 def influxql(influxdb1: InfluxDB1, q: str) -> list[list]:
@@ -215,6 +238,19 @@ async def test_a_missing_database_keeps_the_data_in_the_buffer_and_says_why(infl
         assert sink.counters.samples_dropped == 0
     finally:
         await sink.stop()
+
+
+async def test_a_request_too_large_for_the_server_is_split_until_it_fits(small_body_influx):
+    server, url = small_body_influx
+    sink = await started(InfluxSink(InfluxSinkConfig(url=url, bucket="factory", batch_size=1000), demo_site()))
+    samples = [Sample(f"{PRESS}/parts", i, T0_NS + i * 10**6) for i in range(400)]  # ~45 kB of line protocol
+    try:
+        await sink.deliver(samples)
+    finally:
+        await sink.stop()
+    assert influxql(server, 'SELECT count("parts") FROM "press01"')[0][1] == 400
+    assert sink.counters.samples_dropped == 0
+    assert sink.counters.messages_sent > 16  # 413s first, then chunks under 4 kB
 
 
 async def test_start_does_not_block_without_a_server():
