@@ -34,6 +34,7 @@ class WorkOrderRecord:
     ended: datetime | None = None
     shifts: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
+    work_center_path: str | None = None  # site/area/line/machine, how the web pages address a machine
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from mes_lite.models.plant import Area, Site
 from mes_lite.models.work_order import ScrapReport, WorkOrderStatusChange
 
 MAX_LEVELS = 20
-MACHINE_DASHBOARD_URL = "/machines/{work_center}?from_ns={start_ns}&to_ns={end_ns}"
+MACHINE_DASHBOARD_URL = "/machines/{path}?from_ns={start_ns}&to_ns={end_ns}"
 """Where the web pages show a machine's states and tag data for a window (the Grafana dashboards take the same)."""
 
 
@@ -150,8 +150,8 @@ def work_order_records(session: Session, order_ids: set[int]) -> dict[int, WorkO
             operators.setdefault(wo, set()).add(name)
     records: dict[int, WorkOrderRecord] = {}
     site_shifts: dict[int, list[Shift]] = {}
-    for order, work_center, site in session.execute(
-        select(WorkOrder, WorkCenter, Site)
+    for order, work_center, line, area, site in session.execute(
+        select(WorkOrder, WorkCenter, Line, Area, Site)
         .join(WorkCenter, WorkCenter.id == WorkOrder.work_center_id)
         .join(Line, Line.id == WorkCenter.line_id)
         .join(Area, Area.id == Line.area_id)
@@ -173,6 +173,7 @@ def work_order_records(session: Session, order_ids: set[int]) -> dict[int, WorkO
             _ns_to_dt(end_ns) if end_ns else None,
             shifts,
             tuple(sorted(operators.get(order.id, ()))),
+            f"{site.code}/{area.code}/{line.code}/{work_center.code}",
         )
     return records
 
@@ -200,10 +201,10 @@ def _shifts_overlapping(shifts: list[Shift], site: Site, start_ns: int, end_ns: 
 
 def dashboard_url(record: WorkOrderRecord) -> str | None:
     """Link to the machine's page for the production window of a work order."""
-    if not (record.work_center and record.started and record.ended):
+    if not (record.work_center_path and record.started and record.ended):
         return None
     return MACHINE_DASHBOARD_URL.format(
-        work_center=record.work_center,
+        path=record.work_center_path,
         start_ns=int(record.started.timestamp() * 1e9),
         end_ns=int(record.ended.timestamp() * 1e9),
     )

@@ -148,7 +148,7 @@ def test_partial_shipment_back_order_delivery_note_and_recall(
     assert back["summary"]["material_lots"] == ["FRM-1", "BRK-1", "COIL-A", "PAINT-1"]  # depth first
     assert back["summary"]["levels"] == 3 and back["summary"]["work_orders"] == ["WO-P", "WO-F", "WO-B"]
     assert back["summary"]["operators"] == ["operator"] and back["summary"]["shifts"] == ["early"]
-    assert back["tree"]["work_order"]["dashboard_url"].startswith("/machines/press01?from_ns=")
+    assert back["tree"]["work_order"]["dashboard_url"].startswith("/machines/dg/stamping/line1/press01?from_ns=")
 
     recall = mes_client.get("/api/trace/lots/COIL-A/forward").json()
     assert recall["affected_lots"] == [
