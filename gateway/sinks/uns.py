@@ -59,7 +59,6 @@ class TopicMapper:
     def __init__(self, template: str) -> None:
         self.template = template
         self._tag_topics: dict[str, str] = {}
-        self._batch_topics: dict[str, str] = {}
         self.render(dict.fromkeys(PATH_LEVELS, "x"))  # fail at start-up on an unknown placeholder
 
     def render(self, fields: dict[str, str]) -> str:
@@ -71,17 +70,20 @@ class TopicMapper:
             ) from None
 
     def tag_topic(self, tag_path: str) -> str:
+        """The tag's topic; a path that is not six levels is published on itself (never refused:
+        a sample the sink cannot place must not block the buffer)."""
         topic = self._tag_topics.get(tag_path)
         if topic is None:
-            topic = self._tag_topics[tag_path] = self.render(path_fields(tag_path))
+            try:
+                topic = self.render(path_fields(tag_path))
+            except ValueError:
+                topic = tag_path
+            self._tag_topics[tag_path] = topic
         return topic
 
     def batch_topic(self, machine_path: str) -> str:
         """The machine's batch topic: the template with `{tag}` = `_batch`."""
-        topic = self._batch_topics.get(machine_path)
-        if topic is None:
-            topic = self._batch_topics[machine_path] = self.render(path_fields(f"{machine_path}/{BATCH_TAG}"))
-        return topic
+        return self.tag_topic(f"{machine_path}/{BATCH_TAG}")
 
 
 def units_by_tag_path(site: SiteConfig) -> dict[str, str]:

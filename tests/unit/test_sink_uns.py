@@ -49,10 +49,11 @@ def test_an_unknown_placeholder_is_refused_at_start_up_with_the_allowed_ones():
         TopicMapper("{enterprise}/{cell}/{tag}")
 
 
-def test_a_path_that_is_not_six_levels_is_refused():
+def test_a_path_that_is_not_six_levels_cannot_be_split_but_is_still_published_on_itself():
     with pytest.raises(ValueError, match="is not enterprise/site/area/line/machine/tag"):
         path_fields("acme/press01/temp")
     assert path_fields("a/b/c/d/e/f/g")["tag"] == "f/g"
+    assert TopicMapper("{site}/{machine}/{tag}").tag_topic("acme/press01/temp") == "acme/press01/temp"
 
 
 def test_a_uns_json_document_has_reason_and_unit_only_when_there_are_some():
