@@ -262,12 +262,22 @@ async def test_a_node_the_server_does_not_have_is_bad_without_disturbing_the_oth
     assert connector.health.reconnects == 0
 
 
-@pytest.mark.parametrize("security", ["Basic256Sha256-Sign", "Basic256Sha256-SignAndEncrypt"])
+@pytest.mark.parametrize(
+    ("security", "pin_server_certificate"),
+    [("Basic256Sha256-Sign", False), ("Basic256Sha256-SignAndEncrypt", False), ("Basic256Sha256-SignAndEncrypt", True)],
+    ids=["sign", "sign-and-encrypt", "sign-and-encrypt-pinned-server-certificate"],
+)
 async def test_signed_and_encrypted_sessions_with_a_username_deliver_values(
-    plc: OpcUaSimServer, client_pki: Path, security: str
+    plc: OpcUaSimServer, client_pki: Path, server_pki: Path, security: str, pin_server_certificate: bool
 ) -> None:
+    pinned = {"server_certificate": str(server_pki / "cert.der")} if pin_server_certificate else {}
     config = device_config(
-        plc.url, {"program": {"node": "ns=2;s=Cnc/Program"}}, security=security, username="operator", password="s3cret"
+        plc.url,
+        {"program": {"node": "ns=2;s=Cnc/Program"}},
+        security=security,
+        username="operator",
+        password="s3cret",
+        **pinned,
     )
     async with running(config, client_pki) as (connector, collector):
         await collector.wait_for_value("program", "O1000")
