@@ -321,10 +321,14 @@ class Buffer:
         self._maybe_checkpoint()
         return last_seq
 
-    def read_after(self, sink: str, limit: int) -> Batch | None:
-        """Up to `limit` samples after `sink`'s cursor, in append order; None when it is up to date."""
+    def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:
+        """Up to `limit` samples after `sink`'s cursor, in append order; None when it is up to date.
+
+        `after_seq` reads further on (a forwarder prefetching the batch after the one in flight);
+        never before the cursor.
+        """
         with self._lock:
-            acked = self._acked[sink]
+            acked = self._acked[sink] if after_seq is None else max(after_seq, self._acked[sink])
             if acked >= self._last_seq:
                 return None
             rows = self._db.execute(
@@ -418,9 +422,9 @@ class AsyncBuffer:
             event.set()
         return last_seq
 
-    async def read_after(self, sink: str, limit: int) -> Batch | None:
+    async def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:
         self._data[sink].clear()
-        return await self._run(self.buffer.read_after, sink, limit)
+        return await self._run(self.buffer.read_after, sink, limit, after_seq)
 
     async def ack(self, sink: str, up_to_seq: int) -> None:
         await self._run(self.buffer.ack, sink, up_to_seq)

@@ -10,6 +10,7 @@ outage drains at a rate the broker can take instead of in one flood.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from connectors.backoff import Backoff
-from gateway.buffer import AsyncBuffer
+from gateway.buffer import AsyncBuffer, Batch
 from gateway.sample import Sample
 from gateway.sinks.base import Sink, SinkUnavailable
 
@@ -28,6 +29,13 @@ RECONNECT_POLL_S = 0.05
 
 IDLE_WAIT_S = 1.0
 """A forwarder with nothing to send re-checks this often even without a wake-up (belt and braces)."""
+
+
+async def _discard(task: asyncio.Task[Batch | None]) -> None:
+    """Cancel a prefetch whose batch will not be used (the retry reads again from the cursor)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 class TokenBucket:
@@ -98,8 +106,12 @@ class Forwarder:
     async def run(self) -> None:
         """Deliver until cancelled, or until `stop()` was called and everything was delivered."""
         name = self.sink.name
+        prefetch: asyncio.Task[Batch | None] | None = None
         while True:
-            batch = await self.buffer.read_after(name, self.batch_size)
+            if prefetch is not None:
+                batch, prefetch = await prefetch, None
+            else:
+                batch = await self.buffer.read_after(name, self.batch_size)
             if batch is None:
                 self.stats.state = ForwarderState.IDLE
                 if self._stopping:
@@ -117,14 +129,19 @@ class Forwarder:
                     await asyncio.sleep(wait_s)
             self.stats.state = ForwarderState.DELIVERING
             sent_before = self._messages_sent()
+            # read (and decode) the next batch on the buffer's thread while this one is on the wire
+            prefetch = asyncio.create_task(self.buffer.read_after(name, self.batch_size, after_seq=batch.last_seq))
             try:
                 await self.sink.deliver(batch.samples)
-            except SinkUnavailable as e:
-                if not await self._back_off(str(e)):
-                    return
-                continue
-            except Exception as e:  # a bug in a sink must not lose data or kill the gateway: retry
-                log.exception("sink %s failed unexpectedly", name)
+            except BaseException as e:
+                prefetch = await _discard(prefetch)
+                if not isinstance(e, Exception):
+                    raise
+                if isinstance(e, SinkUnavailable):
+                    if not await self._back_off(str(e)):
+                        return
+                    continue
+                log.exception("sink %s failed unexpectedly", name)  # a sink's bug must not lose data: retry
                 if not await self._back_off(f"{type(e).__name__}: {e}"):
                     return
                 continue
