@@ -14,4 +14,5 @@ ROUTER_MODULES: list[str] = [
     "mes_lite.api.routes.shipping",
     "mes_lite.api.routes.trace",
     "mes_lite.web.routes",
+    "mes_lite.assessment.api",
 ]
