@@ -181,6 +181,10 @@ class Translator:
             return time_text
         return f"{self.date(moment)} {time_text}"
 
+    def month_day(self, day: dt.date | dt.datetime) -> str:
+        """`11月26日` / `26 Nov`: axis labels where the year is plain."""
+        return f"{day.month}月{day.day}日" if self.locale == "zh-CN" else f"{day.day} {_EN_MONTHS[day.month - 1]}"
+
     def date(self, day: dt.date | dt.datetime | None) -> str:
         if day is None:
             return "–"

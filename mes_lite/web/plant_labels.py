@@ -11,9 +11,9 @@ from mes_lite.web.i18n import Translator
 
 STATE_ICONS: dict[str, str] = {
     "running": "▶",
-    "idle": "⏸",
-    "starved": "⌛",
-    "blocked": "⛔",
+    "idle": "‖",
+    "starved": "◌",
+    "blocked": "⊘",
     "planned_stop": "◷",
     "setup": "⚙",
     "fault": "⚠",

@@ -13,6 +13,7 @@ PAGE_MODULES: list[str] = [
     "mes_lite.web.pages",
     "mes_lite.web.board",
     "mes_lite.web.operator",
+    "mes_lite.web.machines",
 ]
 
 router = APIRouter(include_in_schema=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -111,6 +112,7 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[_l
 templates.env.autoescape = True
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
+templates.env.filters["ns_to_datetime"] = lambda ns: datetime.fromtimestamp(ns / 1e9, UTC)
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:

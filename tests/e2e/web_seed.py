@@ -28,7 +28,7 @@ def seed(database_url: str) -> None:
             import_file(session, str(DEMO_PLANT))
             for role in ("operator", "supervisor", "admin"):
                 users.create_user(session, role, PASSWORD, role, display_name="")
-            order = work_orders.create_order(session, "WO-1001", "BRK-100", PRESS01, 5000)
+            order = work_orders.create_order(session, "WO-1001", "BRK-100", PRESS01, 120_000)
             work_orders.transition(session, order.id, "release")
             work_orders.transition(session, order.id, "start")
             second = work_orders.create_order(session, "WO-1002", "BRK-100", PRESS01, 1200)
@@ -38,5 +38,64 @@ def seed(database_url: str) -> None:
         engine.dispose()
 
 
+def seed_history(database_url: str, now_ns: int, hours: float = 30, random_seed: int = 3) -> None:
+    """Past states and counts for every machine (deterministic), some stops with reasons, press01 in fault now.
+
+    Written through the production service like the ingest writes them, so OEE, the Gantt and the
+    Pareto on the pages come from the same code paths as in a plant.
+    """
+    import random
+
+    from sqlalchemy import select
+
+    from mes_lite.models import MachineStateInterval, WorkCenter
+    from mes_lite.services.production import ProductionRecorder, assign_reason
+
+    rng = random.Random(random_seed)
+    engine = make_engine(database_url)
+    recorder = ProductionRecorder()
+    states = ["running"] * 6 + ["idle", "starved", "blocked", "fault", "fault"]
+    reasons = ["die_jam", "mechanical", "no_material", "changeover", None]
+    try:
+        with session_factory(engine)() as session:
+            for wc in session.scalars(select(WorkCenter).order_by(WorkCenter.id)):
+                at = now_ns - int(hours * 3600e9)
+                state = "running"
+                while at < now_ns - int(600e9):
+                    recorder.record_state(session, wc.id, state, at)
+                    duration_ns = (
+                        int(rng.uniform(8, 40) * 60e9) if state == "running" else int(rng.uniform(2, 25) * 60e9)
+                    )
+                    if state == "running":
+                        minute = 0
+                        while minute * 60e9 < duration_ns:
+                            recorder.record_count(
+                                session, wc.id, at + int(minute * 60e9) + 1, 520, rng.choice((0, 4, 9))
+                            )
+                            minute += 10
+                    at += duration_ns
+                    state = rng.choice([s for s in states if s != state])
+                final = "fault" if wc.code == "press01" else "running"
+                recorder.record_state(session, wc.id, final, now_ns - int(300e9))
+            session.flush()
+            stops = session.scalars(
+                select(MachineStateInterval).where(
+                    MachineStateInterval.state.in_(("fault", "idle", "starved", "blocked")),
+                    MachineStateInterval.end_ns.is_not(None),
+                )
+            ).all()
+            for interval in stops:
+                reason = rng.choice(reasons)
+                if reason:
+                    assign_reason(session, interval.id, reason, None)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 if __name__ == "__main__":
-    seed(f"sqlite:///{Path(sys.argv[1]).resolve()}")
+    import time
+
+    url = f"sqlite:///{Path(sys.argv[1]).resolve()}"
+    seed(url)
+    seed_history(url, time.time_ns())
