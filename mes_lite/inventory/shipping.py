@@ -286,10 +286,87 @@ def delivery_note(session: Session, shipment_number: str) -> DeliveryNote:
     )
 
 
-def render_delivery_note(note: DeliveryNote) -> str:
+DELIVERY_NOTE_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Delivery note / packing list",
+        "shipment": "Shipment",
+        "sales_order": "Sales order",
+        "date": "Date",
+        "status": "Status",
+        "customer": "Customer",
+        "ship_to": "Ship to",
+        "transport": "Transport",
+        "packages": "Packages",
+        "carrier": "Carrier",
+        "tracking": "Tracking",
+        "line": "Line",
+        "material": "Material",
+        "description": "Description",
+        "lot": "Lot",
+        "expiry": "Expiry",
+        "quantity": "Quantity",
+        "unit": "Unit",
+        "shipped_lots": "Shipped lots",
+        "back_ordered": "Back-ordered (to follow)",
+        "open_quantity": "Open quantity",
+        "packed_by": "Packed by",
+        "received_by": "Received by (name, date, signature)",
+        "print": "Print",
+        "status_picked": "picked",
+        "status_packed": "packed",
+        "status_shipped": "shipped",
+    },
+    "zh-CN": {
+        "title": "送货单 / 装箱单",
+        "shipment": "发货单号",
+        "sales_order": "销售订单",
+        "date": "日期",
+        "status": "状态",
+        "customer": "客户",
+        "ship_to": "收货地址",
+        "transport": "运输",
+        "packages": "件数",
+        "carrier": "承运商",
+        "tracking": "运单号",
+        "line": "行号",
+        "material": "物料",
+        "description": "描述",
+        "lot": "批次",
+        "expiry": "有效期至",
+        "quantity": "数量",
+        "unit": "单位",
+        "shipped_lots": "发货批次",
+        "back_ordered": "欠交（后续发货）",
+        "open_quantity": "未交数量",
+        "packed_by": "装箱人",
+        "received_by": "收货人（姓名、日期、签字）",
+        "print": "打印",
+        "status_picked": "已拣货",
+        "status_packed": "已装箱",
+        "status_shipped": "已发货",
+    },
+}
+"""The printed note is a document the customer keeps: one language per note, chosen by the caller."""
+
+
+def note_language(requested: str | None, accept_language: str | None) -> str:
+    """``requested`` if known, else the first Accept-Language that is Chinese or English, else English."""
+    if requested in DELIVERY_NOTE_LABELS:
+        return requested
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def render_delivery_note(note: DeliveryNote, language: str = "en") -> str:
     """The printable HTML (template `mes_lite/templates/delivery_note.html`, with a print stylesheet)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("mes_lite", "templates"), autoescape=select_autoescape(["html"]))
     env.filters["qty"] = lambda q: format(Decimal(q).normalize(), "f")
-    return env.get_template("delivery_note.html").render(note=note)
+    labels = DELIVERY_NOTE_LABELS.get(language, DELIVERY_NOTE_LABELS["en"])
+    return env.get_template("delivery_note.html").render(note=note, t=labels, lang=language)

@@ -143,6 +143,19 @@ def test_partial_shipment_back_order_delivery_note_and_recall(
         r'<tr class="shipped-line">\s*<td>1</td><td>pframe</td><td>pframe</td><td>(PFR-\d)</td>', html
     ) == ["PFR-1", "PFR-2"]
     assert '<tr class="backorder-line"><td>1</td><td>pframe</td><td class="num">5</td></tr>' in html
+    chinese = mes_client.get(
+        "/api/shipping/shipments/SH-1/delivery-note", headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+    ).text
+    assert (
+        '<html lang="zh-CN">' in chinese
+        and "送货单" in chinese
+        and "已发货" in chinese
+        and "Delivery note" not in chinese
+    )
+    english = mes_client.get(
+        "/api/shipping/shipments/SH-1/delivery-note", params={"lang": "en"}, headers={"Accept-Language": "zh-CN"}
+    ).text
+    assert "Delivery note" in english and "送货单" not in english
 
     back = mes_client.get("/api/trace/lots/PFR-1/backward").json()
     assert back["summary"]["material_lots"] == ["FRM-1", "BRK-1", "COIL-A", "PAINT-1"]  # depth first

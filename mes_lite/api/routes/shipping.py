@@ -4,8 +4,9 @@ and the printable delivery note."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -196,7 +197,12 @@ def get_shipment(number: str, session: Session = Depends(get_session), _: User =
 
 @router.get("/shipments/{number}/delivery-note", response_class=HTMLResponse)
 def get_delivery_note(
-    number: str, session: Session = Depends(get_session), _: User = Depends(current_user)
+    number: str,
+    request: Request,
+    lang: Literal["en", "zh-CN"] | None = Query(default=None, description="default: from Accept-Language"),
+    session: Session = Depends(get_session),
+    _: User = Depends(current_user),
 ) -> HTMLResponse:
-    """Printable packing list / delivery note (HTML with a print stylesheet)."""
-    return HTMLResponse(shipping.render_delivery_note(shipping.delivery_note(session, number)))
+    """Printable packing list / delivery note (HTML with a print stylesheet), in English or Chinese."""
+    language = shipping.note_language(lang, request.headers.get("accept-language"))
+    return HTMLResponse(shipping.render_delivery_note(shipping.delivery_note(session, number), language))
