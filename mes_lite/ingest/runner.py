@@ -221,8 +221,14 @@ def run_ingest(settings: MesSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     ingestor.start()
+    from mes_lite.alarms.subscriber import AlarmSubscriber  # alarm events and commands (docs/alarms.md)
+
+    site = ingestor.config.site
+    alarm_side = AlarmSubscriber(ingestor.sessions, ingestor.mqtt_url, site.enterprise, site.site, config=ingestor.config)
+    alarm_side.start()
     log.info("ingest running: %s -> %s", ingestor.mqtt_url, settings.database_url)
     try:
         stop.wait()
     finally:
+        alarm_side.stop()
         ingestor.stop()

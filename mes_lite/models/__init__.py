@@ -52,3 +52,4 @@ __all__ = [
 # Registrations by other mes_lite parts (one line each):
 import mes_lite.inventory.models  # noqa: E402, F401  (warehouse: materials, locations, lots, ledger, orders)
 import mes_lite.assessment.models  # noqa: E402, F401  (assessment: digital-maturity self-assessments)
+import mes_lite.alarms.models  # noqa: E402, F401  (alarms: current state, event history, command outbox)

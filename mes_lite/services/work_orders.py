@@ -158,6 +158,10 @@ def transition(
         )
     )
     order.status = target.value
+    if action == "start":  # the machine gets the order's target quantity (docs/writeback.md)
+        from mes_lite.alarms.target_push import queue_target_quantity
+
+        queue_target_quantity(session, order, user)
     session.flush()
     return order
 

@@ -15,4 +15,5 @@ ROUTER_MODULES: list[str] = [
     "mes_lite.api.routes.trace",
     "mes_lite.web.routes",
     "mes_lite.assessment.api",
+    "mes_lite.api.routes.alarms",
 ]
