@@ -189,6 +189,11 @@ def reverse_move(session: Session, move_id: int, *, actor: Actor, reason: str) -
         raise NotFound(f"stock move {move_id} does not exist")
     if original.kind == stock.MoveKind.REVERSAL.value:
         raise Conflict(f"move {move_id} is itself a reversal; post a new move instead")
+    if original.shipment_id is not None:
+        raise Conflict(
+            f"move {move_id} belongs to a shipment; goods that come back are booked as a new receipt, "
+            "so the shipment and its delivery note stay true"
+        )
     already = session.scalar(select(StockMove.id).where(StockMove.reverses_id == move_id))
     if already is not None:
         raise Conflict(f"move {move_id} is already reversed by move {already}")

@@ -173,4 +173,10 @@ def test_partial_shipment_back_order_delivery_note_and_recall(
     assert {(s["shipment"], s["lot"]) for s in recall["shipments"]} == {("SH-1", "PFR-1"), ("SH-1", "PFR-2")}
     assert recall["customers"] == ["Acme GmbH"]
     assert mes_client.get("/api/trace/lots/NOPE/backward").status_code == 404
+    shipped_move = mes_client.get("/api/inventory/moves", params={"lot": "PFR-2"}).json()[0]
+    assert shipped_move["kind"] == "shipment"
+    refused = mes_client.post(
+        f"/api/inventory/moves/{shipped_move['id']}/reversal", json={"reason": "customer returned it"}
+    )
+    assert refused.status_code == 409 and "new receipt" in refused.json()["detail"]
     assert reconcile_balances(mes_session) == []
