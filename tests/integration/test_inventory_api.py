@@ -82,6 +82,9 @@ def test_receipt_issue_and_refused_overdraw_keep_on_hand_equal_to_the_ledger(
     assert refused.status_code == 409
     assert refused.json()["detail"] == "not enough steel at WH1/A/01: 1050 kg usable, issue needs 2000"
     assert on_hand(mes_client, material="steel") == 1050
+    lot = mes_client.get("/api/inventory/lots/COIL-1").json()
+    assert (lot["material"], lot["on_hand"], lot["work_order"]) == ("steel", 1050.0, None)
+    assert [m["code"] for m in mes_client.get("/api/inventory/materials").json()] == ["bolt", "frame", "steel"]
     assert reconcile_balances(mes_session) == []
 
 

@@ -132,6 +132,8 @@ def test_partial_shipment_back_order_delivery_note_and_recall(
     assert shipped.json()["status"] == "shipped"
     so = mes_client.get("/api/shipping/sales-orders/SO-1").json()
     assert so["status"] == "partially_shipped" and so["lines"][0]["open_quantity"] == 5
+    listed = mes_client.get("/api/shipping/sales-orders", params={"status": "partially_shipped"}).json()
+    assert [(o["number"], o["shipments"]) for o in listed] == [("SO-1", ["SH-1"])]
     nothing = mes_client.post("/api/shipping/sales-orders/SO-1/shipments", json={"dispatch_location": "WH/DOCK"})
     assert nothing.status_code == 409 and "no usable stock" in nothing.json()["detail"]
 

@@ -21,7 +21,7 @@ from mes_lite.api.auth import current_user, require_role
 from mes_lite.db import get_session
 from mes_lite.inventory import csv_exchange, master_data, operations, planning
 from mes_lite.inventory.ledger import Actor, commit_with_retry, reconcile_balances, reverse_move
-from mes_lite.inventory.models import Location, Lot, StockMove
+from mes_lite.inventory.models import Location, Lot, Material, StockMove
 from mes_lite.models import Product, User
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
@@ -82,6 +82,15 @@ def put_material(
     return _material_out(session, body.code)
 
 
+@router.get("/materials", response_model=list[MaterialOut])
+def get_materials(session: Session = Depends(get_session), _: User = Depends(current_user)) -> list[MaterialOut]:
+    """Every product with warehouse settings (a product gets them on its first stock move or PUT)."""
+    codes = session.scalars(
+        select(Product.code).join(Material, Material.product_id == Product.id).order_by(Product.code)
+    )
+    return [_material_out(session, code) for code in codes]
+
+
 @router.get("/materials/{code}", response_model=MaterialOut)
 def get_material(code: str, session: Session = Depends(get_session), _: User = Depends(current_user)) -> MaterialOut:
     return _material_out(session, code)
@@ -137,6 +146,33 @@ def get_locations(session: Session = Depends(get_session), _: User = Depends(cur
         )
         for loc in locations
     ]
+
+
+class LotOut(BaseModel):
+    code: str
+    material: str
+    production_date: dt.date | None
+    expiry_date: dt.date | None
+    supplier_lot: str
+    work_order: str | None
+    on_hand: float
+
+
+@router.get("/lots/{code}", response_model=LotOut)
+def get_lot(code: str, session: Session = Depends(get_session), _: User = Depends(current_user)) -> LotOut:
+    from mes_lite.models import WorkOrder
+
+    lot = master_data.lot_by_code(session, code)
+    order = session.get(WorkOrder, lot.work_order_id) if lot.work_order_id else None
+    return LotOut(
+        code=lot.code,
+        material=lot.product.code,
+        production_date=lot.production_date,
+        expiry_date=lot.expiry_date,
+        supplier_lot=lot.supplier_lot,
+        work_order=order.number if order else None,
+        on_hand=float(sum((r.quantity for r in operations.on_hand(session, lot=code)), Decimal(0))),
+    )
 
 
 class MoveOut(BaseModel):

@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mes_lite.api.auth import current_user, require_role
@@ -16,6 +17,7 @@ from mes_lite.api.routes.inventory import actor_of
 from mes_lite.db import get_session
 from mes_lite.inventory import shipping
 from mes_lite.inventory.ledger import commit_with_retry
+from mes_lite.inventory.models import SalesOrder
 from mes_lite.models import User
 
 router = APIRouter(prefix="/api/shipping", tags=["shipping"])
@@ -90,6 +92,18 @@ def post_sales_order(
         ),
     )
     return _order_out(session, body.number)
+
+
+@router.get("/sales-orders", response_model=list[SalesOrderOut])
+def get_sales_orders(
+    status: str | None = Query(default=None, description="open, partially_shipped or shipped"),
+    session: Session = Depends(get_session),
+    _: User = Depends(current_user),
+) -> list[SalesOrderOut]:
+    query = select(SalesOrder.number).order_by(SalesOrder.id.desc()).limit(500)
+    if status:
+        query = query.where(SalesOrder.status == status)
+    return [_order_out(session, number) for number in session.scalars(query)]
 
 
 @router.get("/sales-orders/{number}", response_model=SalesOrderOut)
