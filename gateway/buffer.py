@@ -193,6 +193,10 @@ class Buffer:
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             self._last_seq = int(meta.get("last_seq", 0))
             self._bytes = int(meta.get("bytes", 0))
+            if "segments" in meta:
+                self._segments = int(meta["segments"])
+            else:  # a file written before the count was kept: count once
+                self._segments = int(self._db.execute("SELECT COUNT(*) FROM segment").fetchone()[0])
             self._refused_appends = int(meta.get("refused_appends", 0))
             self._refused_samples = int(meta.get("refused_samples", 0))
             stored = {s: (a, d) for s, a, d in self._db.execute("SELECT sink, acked_seq, dropped FROM cursor")}
@@ -239,30 +243,38 @@ class Buffer:
     def _compact(self) -> None:
         """Delete segments every sink has acknowledged (all of them when no sink is configured)."""
         horizon = min(self._acked.values(), default=self._last_seq)
-        freed = self._db.execute("SELECT COALESCE(SUM(nbytes), 0) FROM segment WHERE last_seq <= ?", (horizon,))
-        freed_bytes = int(freed.fetchone()[0])
-        if freed_bytes:
-            self._db.execute("DELETE FROM segment WHERE last_seq <= ?", (horizon,))
-            self._bytes -= freed_bytes
-            self._set_meta(bytes=self._bytes)
+        # `first_seq <= horizon` lets SQLite walk only the primary key's range of old rows
+        where = "FROM segment WHERE first_seq <= ? AND last_seq <= ?"
+        freed_bytes, freed_rows = self._db.execute(f"SELECT COALESCE(SUM(nbytes), 0), COUNT(*) {where}",
+                                                   (horizon, horizon)).fetchone()  # fmt: skip
+        if freed_rows:
+            self._db.execute(f"DELETE {where}", (horizon, horizon))
+            self._bytes -= int(freed_bytes)
+            self._segments -= int(freed_rows)
+            self._set_meta(bytes=self._bytes, segments=self._segments)
 
     def _drop_oldest(self, needed_bytes: int) -> None:
         """Delete the oldest segments until `needed_bytes` fit; count unacked samples as dropped per sink."""
-        freed, last_dropped = 0, 0
-        rows = self._db.execute("SELECT last_seq, nbytes FROM segment ORDER BY first_seq").fetchmany
-        while self._bytes - freed + needed_bytes > self.max_bytes:
-            chunk = rows(256)
-            if not chunk:
-                break
-            for last_seq, nbytes in chunk:
-                freed += nbytes
-                last_dropped = last_seq
-                if self._bytes - freed + needed_bytes <= self.max_bytes:
+        freed = freed_rows = last_dropped = 0
+        rows = self._db.execute("SELECT last_seq, nbytes FROM segment ORDER BY first_seq")
+        try:
+            while self._bytes - freed + needed_bytes > self.max_bytes:
+                chunk = rows.fetchmany(256)
+                if not chunk:
                     break
-        if not freed:
+                for last_seq, nbytes in chunk:
+                    freed += nbytes
+                    freed_rows += 1
+                    last_dropped = last_seq
+                    if self._bytes - freed + needed_bytes <= self.max_bytes:
+                        break
+        finally:
+            rows.close()
+        if not freed_rows:
             return
-        self._db.execute("DELETE FROM segment WHERE last_seq <= ?", (last_dropped,))
+        self._db.execute("DELETE FROM segment WHERE first_seq <= ?", (last_dropped,))
         self._bytes -= freed
+        self._segments -= freed_rows
         for sink, acked in self._acked.items():
             if acked < last_dropped:
                 self._dropped[sink] += last_dropped - acked
@@ -271,7 +283,7 @@ class Buffer:
                     "UPDATE cursor SET acked_seq = ?, dropped = ? WHERE sink = ?",
                     (last_dropped, self._dropped[sink], sink),
                 )
-        self._set_meta(bytes=self._bytes)
+        self._set_meta(bytes=self._bytes, segments=self._segments)
 
     def _maybe_checkpoint(self) -> None:
         """fsync=batch: sync the WAL at least every CHECKPOINT_INTERVAL_S (what bounds a power loss)."""
@@ -315,7 +327,8 @@ class Buffer:
                 )
                 self._last_seq = last_seq
                 self._bytes += nbytes
-                self._set_meta(last_seq=last_seq, bytes=self._bytes)
+                self._segments += 1
+                self._set_meta(last_seq=last_seq, bytes=self._bytes, segments=self._segments)
         if refused is not None:
             raise refused
         self._maybe_checkpoint()
@@ -376,7 +389,7 @@ class Buffer:
     def metrics(self) -> BufferMetrics:
         with self._lock:
             now_ns = self._clock_ns()
-            segments = int(self._db.execute("SELECT COUNT(*) FROM segment").fetchone()[0])
+            segments = self._segments
             result = BufferMetrics(
                 self._bytes, self.max_bytes, segments, self._last_seq, self._refused_appends, self._refused_samples
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -212,4 +213,7 @@ def test_under_drop_oldest_each_sink_receives_every_sample_exactly_once_or_count
         assert got == sorted(set(got)), "in order, no duplicates"
         assert len(got) + buffer.metrics().sinks[sink].dropped == appended
         assert buffer.metrics().bytes <= max_batches * big
+    with sqlite3.connect(path) as db:  # the kept counts agree with the file
+        stored_bytes, stored_segments = db.execute("SELECT COALESCE(SUM(nbytes), 0), COUNT(*) FROM segment").fetchone()
+    assert (buffer.metrics().bytes, buffer.metrics().segments) == (stored_bytes, stored_segments)
     buffer.close()
