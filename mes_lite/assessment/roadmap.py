@@ -28,7 +28,7 @@ class Action:
 
 ITEM_ACTIONS: dict[str, Action] = {
     "network": Action(OUTSIDE, "network"),
-    "equipment_digital_rate": Action(EDGEFAB, "retrofit_io"),
+    "equipment_digital_rate": Action(EDGEFAB, "retrofit_io", {"connector": "Modbus"}),
     "equipment_networked_rate": Action(EDGEFAB, "connect_machines", {"command": "edgefab run"}),
     "data_collection_links": Action(EDGEFAB, "collect_links"),
     "information_systems": Action(EDGEFAB, "use_mes_modules"),

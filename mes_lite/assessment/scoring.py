@@ -21,10 +21,14 @@ AnswerValue = float | int | str | list[str]
 class AnswerError(ValueError):
     """An answer does not fit its item (unknown id, option or out-of-range number): one line for the user."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, code: str = "invalid", params: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.code = code  # for a localised message: unknown, not_a_number, out_of_range, unknown_option, level
+        self.params = params or {}
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,18 @@ def validate_answers(index: AssessmentIndex, items: Mapping[str, object], scenar
     for item_id, raw in items.items():
         item = index.item(item_id)
         if item is None:
-            raise AnswerError(f"unknown item {item_id!r} in index {index.id}", field=f"items.{item_id}")
+            raise AnswerError(f"unknown item {item_id!r} in index {index.id}", field=f"items.{item_id}", code="unknown")
         value = _clean_item_value(item, raw)
         if value is not None:
             clean_items[item_id] = value
     clean_scenarios: dict[str, int] = {}
     for scenario_id, raw in scenarios.items():
         if index.scenario(scenario_id) is None:
-            raise AnswerError(f"unknown scenario {scenario_id!r} in index {index.id}", field=f"scenarios.{scenario_id}")
+            raise AnswerError(
+                f"unknown scenario {scenario_id!r} in index {index.id}",
+                field=f"scenarios.{scenario_id}",
+                code="unknown",
+            )
         if raw is None or raw == "":
             continue
         try:
@@ -63,11 +71,15 @@ def validate_answers(index: AssessmentIndex, items: Mapping[str, object], scenar
             raise AnswerError(
                 f"scenario {scenario_id}: level must be a whole number 0..{index.max_level}, not {raw!r}",
                 field=f"scenarios.{scenario_id}",
+                code="level",
+                params={"max": index.max_level},
             ) from None
         if not 0 <= level <= index.max_level or str(raw).strip() not in (str(level), f"{level}.0"):
             raise AnswerError(
                 f"scenario {scenario_id}: level must be 0..{index.max_level}, not {raw!r}",
                 field=f"scenarios.{scenario_id}",
+                code="level",
+                params={"max": index.max_level},
             )
         clean_scenarios[scenario_id] = level
     return Answers(clean_items, clean_scenarios)
@@ -81,28 +93,34 @@ def _clean_item_value(item: Item, raw: object) -> AnswerValue | None:
         try:
             number = float(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise AnswerError(f"{item.id}: a number is needed, not {raw!r}", field=where) from None
+            raise AnswerError(f"{item.id}: a number is needed, not {raw!r}", field=where, code="not_a_number") from None
         if not math.isfinite(number):
-            raise AnswerError(f"{item.id}: a finite number is needed, not {raw!r}", field=where)
+            raise AnswerError(f"{item.id}: a finite number is needed, not {raw!r}", field=where, code="not_a_number")
         upper = 100.0 if item.unit == "percent" else item.band_list[-1].upper
         if not item.band_list[0].lower <= number <= upper:
             raise AnswerError(
                 f"{item.id}: {number:g} is outside {item.band_list[0].lower:g}..{upper:g}"
                 + (" %" if item.unit == "percent" else ""),
                 field=where,
+                code="out_of_range",
+                params={"min": item.band_list[0].lower, "max": upper},
             )
         return number
     known = [o.id for o in item.option_list]
     if item.kind is ItemKind.CHOICE:
         if not isinstance(raw, str) or raw not in known:
-            raise AnswerError(f"{item.id}: {raw!r} is not one of {', '.join(known)}", field=where)
+            raise AnswerError(
+                f"{item.id}: {raw!r} is not one of {', '.join(known)}", field=where, code="unknown_option"
+            )
         return raw
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
-        raise AnswerError(f"{item.id}: a list of options is needed", field=where)
+        raise AnswerError(f"{item.id}: a list of options is needed", field=where, code="unknown_option")
     unknown = [v for v in values if v not in known]
     if unknown:
-        raise AnswerError(f"{item.id}: {unknown[0]!r} is not one of {', '.join(known)}", field=where)
+        raise AnswerError(
+            f"{item.id}: {unknown[0]!r} is not one of {', '.join(known)}", field=where, code="unknown_option"
+        )
     return [o for o in known if o in values]  # index order, no duplicates
 
 
