@@ -218,6 +218,10 @@ def reversal_of(original: Move, *, who: str, reason: str, at: datetime | None = 
         raise InvalidMoveError("only a recorded move (with an id) can be reversed")
     if original.kind == MoveKind.REVERSAL:
         raise InvalidMoveError(f"move {original.move_id} is itself a reversal; post a new move instead")
+    if original.shipment is not None:
+        raise InvalidMoveError(
+            f"move {original.move_id} belongs to shipment {original.shipment}; book returned goods as a new receipt"
+        )
     if not reason.strip():
         raise InvalidMoveError("reversal needs a reason")
     return replace(

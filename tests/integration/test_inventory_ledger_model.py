@@ -1,4 +1,4 @@
-"""Property on the real database: random receipts, issues, transfers, cycle counts and reversals through the
+"""Property on the real database: random receipts, issues, transfers, shipments, cycle counts and reversals through the
 warehouse services leave the cached balances equal to the ledger and equal to the pure reference ledger,
 and never negative; a refused operation changes nothing (SQLite and PostgreSQL)."""
 
@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from mes_lite.db import make_engine, session_factory
 from mes_lite.inventory import master_data, operations
-from mes_lite.inventory.ledger import Actor, reconcile_balances, reverse_move
+from mes_lite.inventory.ledger import Actor, post_move, reconcile_balances, reverse_move
+from mes_lite.inventory.models import Location, Lot, SalesOrder, Shipment
 from mes_lite.inventory.stock import BalanceKey, Ledger, MaterialPolicy, Move, MoveKind
 from mes_lite.models import Product, WorkOrder
 from mes_lite.services.errors import ServiceError
@@ -53,6 +54,18 @@ def run_machine(url: str) -> None:
             self.session.add(
                 WorkOrder(number=f"WO-{self.material}", product_id=product.id, work_center_id=1, planned_qty=1)
             )
+            self.session.commit()
+            order = SalesOrder(number=f"SO-{self.material}", customer="c", ship_to="", created_at_ns=0)
+            self.session.add(order)
+            self.session.flush()
+            self.shipment = Shipment(
+                number=f"SH-{self.material}",
+                sales_order_id=order.id,
+                dispatch_location_id=self.session.query(Location).filter_by(code=BINS[0]).one().id,
+                created_at_ns=0,
+                created_by="prop",
+            )
+            self.session.add(self.shipment)
             self.session.commit()
             self.model = Ledger({self.material: MaterialPolicy(self.material, "pcs")})
             self.move_ids: list[tuple[int, int]] = []  # (database move id, model move id)
@@ -93,7 +106,7 @@ def run_machine(url: str) -> None:
 
         @rule(lot=st.sampled_from(LOTS), source=st.sampled_from(BINS), qty=quantities)
         def issue(self, lot: str, source: str, qty: D) -> None:
-            if not self.session.query(master_data.Lot).filter_by(code=self.lot(lot)).first():
+            if not self.session.query(Lot).filter_by(code=self.lot(lot)).first():
                 return
             self.apply(
                 lambda: operations.issue_to_work_order(
@@ -110,9 +123,38 @@ def run_machine(url: str) -> None:
                 ),
             )
 
+        @rule(lot=st.sampled_from(LOTS), source=st.sampled_from(BINS), qty=quantities)
+        def ship(self, lot: str, source: str, qty: D) -> None:
+            found = self.session.query(Lot).filter_by(code=self.lot(lot)).first()
+            if found is None:
+                return
+            location = self.session.query(Location).filter_by(code=source).one()
+            self.apply(
+                lambda: post_move(
+                    self.session,
+                    kind=MoveKind.SHIPMENT,
+                    product_id=found.product_id,
+                    lot_id=found.id,
+                    quantity=qty,
+                    actor=ACTOR,
+                    reason="ship",
+                    from_location_id=location.id,
+                    shipment_id=self.shipment.id,
+                ),
+                Move(
+                    MoveKind.SHIPMENT,
+                    self.material,
+                    self.lot(lot),
+                    qty,
+                    from_location=source,
+                    shipment="SH",
+                    who="prop",
+                ),
+            )
+
         @rule(lot=st.sampled_from(LOTS), qty=quantities, forward=st.booleans())
         def transfer(self, lot: str, qty: D, forward: bool) -> None:
-            if not self.session.query(master_data.Lot).filter_by(code=self.lot(lot)).first():
+            if not self.session.query(Lot).filter_by(code=self.lot(lot)).first():
                 return
             a, b = BINS if forward else BINS[::-1]
             self.apply(

@@ -161,3 +161,11 @@ def test_backflush_consumes_only_backflushed_components_in_base_units() -> None:
 def test_backflush_of_a_component_with_an_unknown_unit_is_an_error() -> None:
     with pytest.raises(UnitConversionError):
         backflush_quantities([BomComponent("bolt", D(1), "kg")], D(10), POLICIES)
+
+
+def test_a_shipped_move_is_not_reversed_returns_are_new_receipts() -> None:
+    ledger = Ledger(POLICIES)
+    ledger.post(receipt("bolt", "B1", "10"))
+    shipped = ledger.post(Move(MoveKind.SHIPMENT, "bolt", "B1", D(4), from_location="WH/A/01", shipment="SH-1"))
+    with pytest.raises(InvalidMoveError, match="belongs to shipment SH-1"):
+        ledger.reverse(shipped.move_id or 0, who="x", reason="customer sent it back")
