@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 
 DEFAULT_STATUS_URL = "http://127.0.0.1:9108"
+
+log = logging.getLogger("edgefab.gateway")
 
 _STANDARD_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -89,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from edge_config.loader import load_config
     from edge_config.problems import ConfigError
-    from gateway.pipeline import PipelineConfigError
+    from gateway.pipeline import PipelineConfigError, build_pipelines
     from gateway.runtime import Gateway
 
     use_log_format(args.log_format)
@@ -106,11 +109,56 @@ def _run(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
 
     async def main() -> None:
-        gateway = Gateway(config, health_host=args.health_host, health_port=args.health_port,
-                          flush_timeout_s=args.flush_timeout)  # fmt: skip
+        """Run the gateway; on SIGHUP load the file again and, if it is valid, restart with it.
+
+        The restart is a graceful stop (deliver, close the buffer) and a fresh start on the
+        same buffer file, so nothing buffered is lost; polling pauses for about a second. A
+        file that does not load is refused with its problems logged, and the gateway keeps
+        running with the configuration it has.
+        """
+        loop = asyncio.get_running_loop()
+        current, reloaded = config, []
+        finished = False
+        gateway: Gateway | None = None
+        pending: set[asyncio.Task[None]] = set()
+
+        def finish() -> None:
+            nonlocal finished
+            finished = True
+            if gateway is not None:
+                gateway.request_stop()
+
+        async def try_reload() -> None:
+            log.info("SIGHUP: loading %s again", args.config, extra={"event": "reload"})
+            try:
+                new = await asyncio.to_thread(load_config, args.config)
+                build_pipelines(new)
+            except (ConfigError, PipelineConfigError, OSError) as e:
+                log.error(
+                    "reload refused, still running the previous configuration: %s", e, extra={"event": "reload_refused"}
+                )
+                return
+            reloaded.append(new)
+            if gateway is not None:
+                gateway.request_stop()
+
+        def on_hup() -> None:
+            task = asyncio.create_task(try_reload())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
         if args.duration is not None:
-            asyncio.get_running_loop().call_later(args.duration, gateway.request_stop)
-        await gateway.run()
+            loop.call_later(args.duration, finish)
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        while True:
+            gateway = Gateway(current, health_host=args.health_host, health_port=args.health_port,
+                              flush_timeout_s=args.flush_timeout)  # fmt: skip
+            await gateway.run()
+            if finished or not reloaded:
+                return
+            current = reloaded.pop()
+            reloaded.clear()
+            log.info("restarting with the reloaded configuration", extra={"event": "reloaded"})
 
     try:
         asyncio.run(main())
