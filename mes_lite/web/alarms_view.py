@@ -1,17 +1,18 @@
-"""Active alarms per machine for the board and machine pages, when the alarms module is installed.
+"""Active alarms per machine for the board, machine pages and operator station (`mes_lite.alarms`).
 
-The alarms part of the MES (`mes_lite.alarms`) is optional here: if it offers
-`active_alarms(session)` returning objects with `work_center_path` (site/area/line/machine),
-`priority`, `message_zh`, `message_en` and `state`, the pages show them; otherwise no alarms are shown.
+The alarm tables are filled by the MES ingest from the gateway's UNS alarm topics; the pages only
+read them (`alarms.service.active_alarms`) and ask for an acknowledgement through the alarm
+service's command outbox (`request_ack`), so the gateway remains the owner of the alarm state.
+The board keeps working if the alarm tables are missing (an older database): it shows no alarms.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -19,42 +20,42 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ActiveAlarm:
-    work_center_path: str
+    key: str
     priority: str
     message_zh: str
     message_en: str
+    active: bool
     acknowledged: bool
 
     def message(self, locale: str) -> str:
-        return self.message_zh if locale == "zh-CN" else self.message_en
+        text = self.message_zh if locale == "zh-CN" else self.message_en
+        return text or self.message_en or self.message_zh or self.key.rsplit("/", 1)[-1]
 
 
-def _source():  # type: ignore[no-untyped-def]
+def active_alarms_by_work_center(session: Session) -> dict[int, list[ActiveAlarm]]:
+    """Work center id -> its alarms not yet back to normal, most urgent first (shelved ones left out)."""
     try:
-        module = importlib.import_module("mes_lite.alarms.queries")
+        from mes_lite.alarms.service import active_alarms
     except ImportError:
-        return None
-    return getattr(module, "active_alarms", None)
-
-
-def active_alarms_by_work_center(session: Session) -> dict[str, list[ActiveAlarm]]:
-    source = _source()
-    if source is None:
         return {}
-    result: dict[str, list[ActiveAlarm]] = defaultdict(list)
+    result: dict[int, list[ActiveAlarm]] = defaultdict(list)
     try:
-        for alarm in source(session):
-            state = str(getattr(alarm, "state", ""))
-            result[alarm.work_center_path].append(
-                ActiveAlarm(
-                    work_center_path=alarm.work_center_path,
-                    priority=str(getattr(alarm, "priority", "")),
-                    message_zh=getattr(alarm, "message_zh", "") or getattr(alarm, "message", ""),
-                    message_en=getattr(alarm, "message_en", "") or getattr(alarm, "message", ""),
-                    acknowledged="acknowledged" in state and "unacknowledged" not in state,
-                )
-            )
-    except Exception:  # the board must keep working whatever the optional part does
-        log.exception("reading active alarms failed")
+        rows = active_alarms(session)
+    except SQLAlchemyError:
+        session.rollback()
+        log.warning("alarm tables not readable: showing no alarms", exc_info=True)
         return {}
+    for row in rows:
+        if row.work_center_id is None:
+            continue
+        result[row.work_center_id].append(
+            ActiveAlarm(row.key, row.priority, row.message_zh, row.message_en, row.active, row.acked)
+        )
     return dict(result)
+
+
+def request_acknowledgement(session: Session, key: str, username: str) -> None:
+    """Queue an acknowledgement for the gateway (the alarm service's outbox); raises if the alarm is unknown."""
+    from mes_lite.alarms.service import request_ack
+
+    request_ack(session, key, username)

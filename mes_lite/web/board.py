@@ -100,7 +100,7 @@ def board_context(request: Request, session: Session, scope: str | None) -> dict
                     state_icon=STATE_ICONS[key],
                     stopped=tile.state is not None and key != "running",
                     reason_label=reason_label(t, tile.reason, reasons.get(tile.reason)),
-                    alarms=alarms.get(tile.path, []),
+                    alarms=alarms.get(tile.work_center_id, []),
                 )
             )
         lines.append(

@@ -45,6 +45,16 @@ HOURS_OF_TREND = 12
 DAYS_OF_PARETO = 7
 FALLBACK_WINDOW_S = 8 * 3600
 LIVE_POLL_S = 1.0
+WINDOW = "__window__"
+"""Timeline name of an explicit from/to window (a lot's production time, linked from the trace page)."""
+
+
+def _tick_step_s(window_s: float) -> int:
+    """An axis tick every hour for a shift, fewer for days, more for minutes: about 6 to 24 ticks."""
+    for step_s in (300, 900, 1800, 3600, 7200, 14400, 43200, 86400):
+        if window_s / step_s <= 24:
+            return step_s
+    return 7 * 86400
 
 
 def recent_shifts(
@@ -101,8 +111,13 @@ def _timeline(
         return t.datetime(dt.datetime.fromtimestamp(ns / NS_PER_S, dt.UTC), tz, with_date=False)
 
     name = t(f"shift.{shift_name}") if shift_name and t.has(f"shift.{shift_name}") else shift_name
+    if shift_name == WINDOW:
+        title = t("machine.window")
+    else:
+        title = t("machine.shift", name=name) if name else t("machine.recent_hours")
+    window_s = (shift.end_ns - shift.start_ns) / NS_PER_S
     return {
-        "title": t("machine.shift", name=name) if name else t("machine.recent_hours"),
+        "title": title,
         "span": f"{t.datetime(dt.datetime.fromtimestamp(shift.start_ns / NS_PER_S, dt.UTC), tz)} – {clock(shift.end_ns)}",
         "bars": charts.gantt(
             [(r.start_ns, min(r.end_ns or now_ns, now_ns), state_key(r.state)) for r in rows],
@@ -114,7 +129,11 @@ def _timeline(
         if now_ns < shift.end_ns
         else None,
         "ticks": charts.time_ticks(
-            shift.start_ns, shift.end_ns, GANTT_WIDTH, 3600, lambda ns: _local(ns, tz).strftime("%H:%M")
+            shift.start_ns,
+            shift.end_ns,
+            GANTT_WIDTH,
+            _tick_step_s(window_s),
+            lambda ns: _local(ns, tz).strftime("%H:%M"),
         ),
         "rows": [
             {
@@ -186,7 +205,7 @@ def _live_context(request: Request, session: Session, work_center: WorkCenter, p
         "state_key": key,
         "state_icon": STATE_ICONS[key],
         "state_label": state_label(t, interval.state if interval else None),
-        "alarms": alarms_view.active_alarms_by_work_center(session).get(path, []),
+        "alarms": alarms_view.active_alarms_by_work_center(session).get(work_center.id, []),
     }
 
 
@@ -199,8 +218,14 @@ def _live_html(request: Request, path: str) -> str:
 
 @router.get("/machines/{path:path}")
 def machine_page(
-    request: Request, path: str, _user: object = Depends(page_user), session: Session = Depends(get_session)
+    request: Request,
+    path: str,
+    from_ns: int | None = None,
+    to_ns: int | None = None,
+    _user: object = Depends(page_user),
+    session: Session = Depends(get_session),
 ) -> Response:
+    """The machine's page; `from_ns`/`to_ns` (a lot trace's production window) replace the recent shifts."""
     t = translator(request_locale(request))
     settings = request.app.state.settings
     try:
@@ -212,9 +237,13 @@ def machine_page(
     now_ns = time.time_ns()
     reason_codes = dict(session.execute(select(DowntimeReason.id, DowntimeReason.code)).all())
     reason_names = dict(session.execute(select(DowntimeReason.code, DowntimeReason.name)).all())
+    if from_ns is not None and to_ns is not None and to_ns > from_ns:
+        windows = [(WINDOW, Span(from_ns, to_ns))]
+    else:
+        windows = recent_shifts(session, site_id, now_ns, settings.timezone)
     timelines = [
         _timeline(session, t, work_center.id, name, shift, now_ns, tz, reason_codes, reason_names)
-        for name, shift in recent_shifts(session, site_id, now_ns, settings.timezone)
+        for name, shift in windows
     ]
 
     threshold = settings.micro_stop_threshold_s

@@ -33,6 +33,7 @@ from mes_lite.services.errors import ServiceError
 from mes_lite.services.master_data import work_center_by_path
 from mes_lite.services.production import STOP_CATEGORIES, assign_reason, category_of
 from mes_lite.spans import NS_PER_S
+from mes_lite.web import alarms_view
 from mes_lite.web.board import line_paths
 from mes_lite.web.plant_labels import STATE_ICONS, reason_label, state_key, state_label
 from mes_lite.web.session import require_page_role, verify_csrf
@@ -147,6 +148,7 @@ def station(
         "downtime_reasons": [(r.code, reason_label(t, r.code, r.name), r.planned) for r in downtime],
         "scrap_reasons": [(r.code, reason_label(t, r.code, r.name, kind="scrap_reason")) for r in scrap],
         "orders": _orders(session, work_center.id),
+        "alarms": alarms_view.active_alarms_by_work_center(session).get(work_center.id, []),
         "done": done,
         "failed": failed,
     }
@@ -213,3 +215,24 @@ def scrap(
         session.rollback()
         return _back(request, path, failed="scrap")
     return _back(request, path, done="scrap")
+
+
+@router.post("/operator/{path:path}/alarms/ack", dependencies=[Depends(verify_csrf)])
+def acknowledge_alarm(
+    request: Request,
+    path: str,
+    key: str = Form(...),
+    user: User = Depends(operator_user),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Ask the gateway to acknowledge an alarm of this machine (it owns the alarm state; the MES relays)."""
+    try:
+        work_center = work_center_by_path(session, path)
+        mine = {a.key for a in alarms_view.active_alarms_by_work_center(session).get(work_center.id, [])}
+        if key not in mine:
+            return _back(request, path, failed="ack")
+        commit_write(session, lambda: alarms_view.request_acknowledgement(session, key, user.username))
+    except (ServiceError, LookupError, ValueError):
+        session.rollback()
+        return _back(request, path, failed="ack")
+    return _back(request, path, done="ack")

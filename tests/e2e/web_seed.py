@@ -93,9 +93,67 @@ def seed_history(database_url: str, now_ns: int, hours: float = 30, random_seed:
         engine.dispose()
 
 
+def seed_warehouse(database_url: str) -> None:
+    """Locations, two steel lots, steel issued to WO-1001, a finished lot from it, and an open sales order."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from mes_lite.inventory import master_data, operations, shipping
+    from mes_lite.inventory.ledger import Actor
+
+    engine = make_engine(database_url)
+    who = Actor("seed")
+    try:
+        with session_factory(engine)() as session:
+            master_data.create_location(session, code="WH1", kind="warehouse", name="Main warehouse")
+            master_data.create_location(session, code="WH1-RM", kind="zone", parent_code="WH1")
+            master_data.create_location(session, code="WH1-RM-01", kind="bin", parent_code="WH1-RM")
+            master_data.create_location(session, code="WH1-FG", kind="zone", parent_code="WH1")
+            master_data.create_location(session, code="WH1-FG-01", kind="bin", parent_code="WH1-FG")
+            master_data.create_location(session, code="DOCK", kind="zone", parent_code="WH1", dispatch=True)
+            for lot, qty in (("STEEL-L1", "800"), ("STEEL-L2", "500")):
+                operations.receive(
+                    session,
+                    material="STEEL-2MM",
+                    quantity=Decimal(qty),
+                    location="WH1-RM-01",
+                    lot=lot,
+                    expiry_date=dt.date(2027, 6, 30),
+                    actor=who,
+                )
+            operations.issue_to_work_order(
+                session,
+                work_order="WO-1001",
+                material="STEEL-2MM",
+                quantity=Decimal("120"),
+                location="WH1-RM-01",
+                lot="STEEL-L1",
+                actor=who,
+            )
+            operations.receive_finished_goods(
+                session,
+                work_order="WO-1001",
+                quantity=Decimal("1000"),
+                location="WH1-FG-01",
+                lot="BRK-FG-001",
+                actor=who,
+            )
+            shipping.create_sales_order(
+                session,
+                number="SO-2001",
+                customer="Shenzhen Brackets Ltd",
+                ship_to="Bao'an, Shenzhen",
+                lines=[("BRK-100", Decimal("400"), None)],
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 if __name__ == "__main__":
     import time
 
     url = f"sqlite:///{Path(sys.argv[1]).resolve()}"
     seed(url)
     seed_history(url, time.time_ns())
+    seed_warehouse(url)
