@@ -65,12 +65,12 @@ class CalendarSpans:
         return total_ns(self.planned_busy) / NS_PER_S
 
     def edges(self) -> list[int]:
-        """Every shift, break and planned-stop boundary inside the window: where intervals are split."""
-        points = {self.window.start_ns, self.window.end_ns}
+        """Every shift, break and planned-stop boundary strictly inside the window: where intervals are split."""
+        points = set()
         for spans in (self.planned_operation, self.planned_down):
             for s in spans:
                 points.update((s.start_ns, s.end_ns))
-        return sorted(points)
+        return sorted(p for p in points if self.window.start_ns < p < self.window.end_ns)
 
 
 def _ns(moment: dt.datetime) -> int:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX_MESSAGES = 2000
 POLL_S = 0.2
+ROLL_INTERVAL_S = 30.0
+ROLL_LAG_NS = 10 * 1_000_000_000
+"""Roll at edges at least this old, so a state change still in the reorder window lands after them."""
 
 
 class IngestConfigError(Exception):
@@ -165,10 +168,13 @@ class Ingestor:
                 log.warning("skipped a message: %s", e)
 
     def _work(self) -> None:
-        last_report = time.monotonic()
+        last_report = last_roll = time.monotonic()
         while not self.stopping.is_set():
             self._drain()
             self._flush(everything=False)
+            if time.monotonic() - last_roll > ROLL_INTERVAL_S:
+                last_roll = time.monotonic()
+                self._roll_open_intervals()
             if time.monotonic() - last_report > 60:
                 last_report = time.monotonic()
                 log.info("ingest: %d messages processed; %s", self.processed, dict(self.writer.stats))
@@ -188,6 +194,16 @@ class Ingestor:
             for message in ready:
                 self.reorder._pending.append((message.ts_ns, message.tag_path, 0.0, message))
             time.sleep(1)
+
+    def _roll_open_intervals(self) -> None:
+        """Split long-running states at shift, break and hour edges so they are counted (and cached) correctly."""
+        try:
+            with self.sessions() as session:
+                for wc_id in filter(None, self.writer.work_centers.values()):
+                    self.writer.recorder.roll_open_interval(session, wc_id, time.time_ns() - ROLL_LAG_NS)
+                session.commit()
+        except Exception:
+            log.exception("ingest: splitting open intervals failed; retried later")
 
     def wait_idle(self, timeout_s: float) -> bool:
         """True once nothing is queued or held (tests and benchmarks)."""
@@ -224,7 +240,9 @@ def run_ingest(settings: MesSettings) -> None:
     from mes_lite.alarms.subscriber import AlarmSubscriber  # alarm events and commands (docs/alarms.md)
 
     site = ingestor.config.site
-    alarm_side = AlarmSubscriber(ingestor.sessions, ingestor.mqtt_url, site.enterprise, site.site, config=ingestor.config)
+    alarm_side = AlarmSubscriber(
+        ingestor.sessions, ingestor.mqtt_url, site.enterprise, site.site, config=ingestor.config
+    )
     alarm_side.start()
     log.info("ingest running: %s -> %s", ingestor.mqtt_url, settings.database_url)
     try:

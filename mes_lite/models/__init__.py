@@ -7,6 +7,7 @@ from mes_lite.models.calendar import Break, Holiday, PlannedStop, Shift
 from mes_lite.models.counts import ProductionCount
 from mes_lite.models.ingest_cursor import IngestCursor
 from mes_lite.models.machine_state import MachineStateInterval, StateCategory
+from mes_lite.models.oee_cache import OeeHourCache
 from mes_lite.models.plant import Area, Line, Site, WorkCenter
 from mes_lite.models.product import BomLine, Product, RoutingOperation
 from mes_lite.models.reasons import DowntimeCategory, DowntimeReason, ScrapCategory, ScrapReason
@@ -30,6 +31,7 @@ __all__ = [
     "IngestCursor",
     "Line",
     "MachineStateInterval",
+    "OeeHourCache",
     "PlannedStop",
     "Product",
     "ProductionCount",

@@ -29,9 +29,11 @@ class StateCategory(StrEnum):
 class MachineStateInterval(Base):
     """One state of one machine from `start_ns` to `end_ns`.
 
-    An interval never crosses a shift, break or planned-stop edge (the ingest and the API split it
-    there), so `planned_busy` says whether all of it lies in planned busy time per the calendar and
-    the OEE query only has to clip at the window's two edges.
+    An interval never crosses a shift, break or planned-stop edge nor a UTC hour (the ingest and the
+    API split it there when it ends), so `planned_busy` says whether all of it lies in planned busy
+    time per the calendar, the OEE query only has to clip at the window's two edges, and hourly
+    sums are a plain GROUP BY. `episode_ns` is the duration of the whole state episode the piece
+    belongs to, so a stop split at an edge is still judged a micro stop (or not) as a whole.
     """
 
     __tablename__ = "machine_state_intervals"
@@ -50,5 +52,6 @@ class MachineStateInterval(Base):
     reason_set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     reason_set_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), default=None)
+    episode_ns: Mapped[int | None] = mapped_column(BigInteger, default=None)
     planned_busy: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     source: Mapped[str] = mapped_column(String(16), default="ingest")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from mes_lite.models import (
@@ -31,6 +31,7 @@ from mes_lite.models import (
     WorkCenter,
 )
 from mes_lite.oee import OeeInputs, OeeResult, ParetoBar, compute, sum_inputs
+from mes_lite.services import oee_cache
 from mes_lite.services.calendar_query import load_site_calendar, planned_stops
 from mes_lite.services.errors import InvalidInput, NotFound
 from mes_lite.shift_calendar import CalendarSpans, expand_calendar, shift_occurrences
@@ -79,15 +80,11 @@ def _clip(column_start, column_end, window: Span):  # type: ignore[no-untyped-de
 def state_sums(
     session: Session, work_center_ids: Sequence[int], window: Span, micro_stop_threshold_s: float, now_ns: int
 ) -> dict[int, dict[str, float]]:
-    """Seconds per work center and bucket (production, micro, setup, fault, idle, planned_down)."""
+    """Seconds per work center and bucket (production, micro, setup, fault, idle, planned_down) from the raw rows."""
     m = MachineStateInterval
     end = func.coalesce(m.end_ns, literal(min(now_ns, window.end_ns)))
     clipped = _clip(m.start_ns, end, window)
-    micro_ns = int(micro_stop_threshold_s * NS_PER_S)
-    is_micro = and_(
-        m.category.in_((StateCategory.FAULT.value, StateCategory.IDLE.value)), (end - m.start_ns) < micro_ns
-    )
-    bucket = case((is_micro, literal("micro")), else_=m.category)
+    bucket = oee_cache.micro_bucket(int(micro_stop_threshold_s * NS_PER_S), now_ns)
     statement = (
         select(m.work_center_id, bucket.label("bucket"), func.sum(clipped))
         .where(
@@ -129,6 +126,41 @@ def count_sums(session: Session, work_center_ids: Sequence[int], window: Span) -
     return {row[0]: tuple(float(v or 0) for v in row[1:]) for row in session.execute(statement)}
 
 
+CACHE_MIN_HOURS = 6
+"""Windows with fewer whole settled hours than this are summed from the raw rows directly."""
+
+
+def _sums(
+    session: Session, ids: Sequence[int], window: Span, micro_stop_threshold_s: float, now_ns: int
+) -> tuple[dict[int, dict[str, float]], dict[int, tuple[float, ...]]]:
+    """State seconds and counts per work center: whole settled hours from the hourly cache, the edges raw."""
+    h0 = oee_cache.hour_ceil(window.start_ns)
+    h1 = min(oee_cache.hour_floor(window.end_ns), oee_cache.settled_until(now_ns))
+    if h1 - h0 < CACHE_MIN_HOURS * oee_cache.HOUR_NS:
+        return (
+            state_sums(session, ids, window, micro_stop_threshold_s, now_ns),
+            count_sums(session, ids, window),
+        )
+    states: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    counts: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for edge in (Span(window.start_ns, h0), Span(h1, window.end_ns)):
+        if edge.duration_ns <= 0:
+            continue
+        for wc, buckets in state_sums(session, ids, edge, micro_stop_threshold_s, now_ns).items():
+            for name, seconds in buckets.items():
+                states[wc][name] += seconds
+        for wc, values in count_sums(session, ids, edge).items():
+            for i, v in enumerate(values):
+                counts[wc][i] += v
+    cached = oee_cache.hourly_sums(session, ids, h0, h1, micro_stop_threshold_s, now_ns)
+    for wc, entry in cached.items():
+        for name in oee_cache.BUCKETS:
+            states[wc][name] += entry[name]
+        for i, name in enumerate(("produced_qty", "reject_qty", "startup_reject_qty", "ideal_production_s")):
+            counts[wc][i] += entry[name]
+    return states, {wc: tuple(v) for wc, v in counts.items()}
+
+
 class CalendarsForScope:
     """Calendars per work center, expanding each site's rules once per window."""
 
@@ -161,8 +193,7 @@ def inputs_per_work_center(
     calendars = calendars or CalendarsForScope(session, scope, default_tz)
     # time after "now" has not happened yet: it is not planned busy time of this window (yet)
     effective = Span(window.start_ns, min(window.end_ns, max(now_ns, window.start_ns)))
-    states = state_sums(session, scope.work_center_ids, effective, micro_stop_threshold_s, now_ns)
-    counts = count_sums(session, scope.work_center_ids, effective)
+    states, counts = _sums(session, scope.work_center_ids, effective, micro_stop_threshold_s, now_ns)
     base: dict[int, CalendarSpans] = {}
     result = {}
     for wc_id in scope.work_center_ids:

@@ -9,9 +9,10 @@ work center, with the ideal cycle time that applies (routing, else the work cent
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mes_lite.models import (
@@ -25,6 +26,7 @@ from mes_lite.models import (
     WorkOrder,
     WorkOrderStatus,
 )
+from mes_lite.services import oee_cache
 from mes_lite.services.calendar_query import CalendarCache
 from mes_lite.services.errors import Conflict, InvalidInput, NotFound
 from mes_lite.spans import Span, covered, split_at
@@ -87,14 +89,50 @@ class ProductionRecorder:
         calendar = self.calendars.for_work_center(session, work_center_id, Span(start_ns, end_ns))
         return covered(Span(start_ns, end_ns), calendar.planned_busy)
 
-    def _close(self, session: Session, interval: MachineStateInterval, end_ns: int) -> None:
-        """End `interval` at `end_ns`, split at calendar edges (the first piece keeps the row)."""
+    def _episode_start(self, session: Session, interval: MachineStateInterval) -> int:
+        """Start of the state episode `interval` continues (pieces split at edges share one episode)."""
+        previous_other = session.scalar(
+            select(func.max(MachineStateInterval.end_ns)).where(
+                MachineStateInterval.work_center_id == interval.work_center_id,
+                MachineStateInterval.end_ns <= interval.start_ns,
+                MachineStateInterval.state != interval.state,
+            )
+        )
+        if previous_other is None:
+            previous_other = session.scalar(
+                select(func.min(MachineStateInterval.start_ns)).where(
+                    MachineStateInterval.work_center_id == interval.work_center_id,
+                    MachineStateInterval.state == interval.state,
+                )
+            )
+        return min(previous_other, interval.start_ns) if previous_other is not None else interval.start_ns
+
+    def _close(self, session: Session, interval: MachineStateInterval, end_ns: int, episode_ends: bool = True) -> None:
+        """End `interval` at `end_ns`, split at calendar edges and UTC hours (the first piece keeps the row)."""
         calendar = self.calendars.for_work_center(session, interval.work_center_id, Span(interval.start_ns, end_ns))
-        pieces = split_at(Span(interval.start_ns, end_ns), calendar.edges())
+        hours = range(oee_cache.hour_ceil(interval.start_ns), end_ns, oee_cache.HOUR_NS)
+        pieces = split_at(Span(interval.start_ns, end_ns), [*calendar.edges(), *hours])
         busy = calendar.planned_busy
+        oee_cache.invalidate(session, interval.work_center_id, interval.start_ns, end_ns)
+        episode_ns = None
+        if episode_ends:
+            episode_start = self._episode_start(session, interval)
+            episode_ns = end_ns - episode_start
+            if episode_start < interval.start_ns:
+                session.execute(
+                    update(MachineStateInterval)
+                    .where(
+                        MachineStateInterval.work_center_id == interval.work_center_id,
+                        MachineStateInterval.start_ns >= episode_start,
+                        MachineStateInterval.start_ns < interval.start_ns,
+                    )
+                    .values(episode_ns=episode_ns)
+                )
+                oee_cache.invalidate(session, interval.work_center_id, episode_start, interval.start_ns)
         first, *rest = pieces
         interval.end_ns = first.end_ns
         interval.planned_busy = covered(first, busy)
+        interval.episode_ns = episode_ns
         for piece in rest:
             session.add(
                 MachineStateInterval(
@@ -106,6 +144,7 @@ class ProductionRecorder:
                     reason_id=interval.reason_id,
                     work_order_id=interval.work_order_id,
                     planned_busy=covered(piece, busy),
+                    episode_ns=episode_ns,
                     source=interval.source,
                 )
             )
@@ -144,19 +183,24 @@ class ProductionRecorder:
         session.flush()
         return StateChange(changed=True, interval_id=interval.id)
 
-    def split_open_interval(self, session: Session, work_center_id: int, at_ns: int) -> None:
-        """Close the current interval at `at_ns` and reopen the same state: keeps open intervals short."""
+    def roll_open_interval(self, session: Session, work_center_id: int, now_ns: int) -> bool:
+        """Split the current state at the last shift/break/hour edge before `now_ns`, keeping the state.
+
+        The ingest calls this periodically, so an hours-long state is stored in pieces that respect
+        the calendar and can be cached by the hour while it still lasts.
+        """
         current = self.open_interval(session, work_center_id)
-        if current is None or at_ns <= current.start_ns:
-            return
-        state, category, reason_id, order_id, source = (
-            current.state,
-            current.category,
-            current.reason_id,
-            current.work_order_id,
-            current.source,
-        )
-        self._close(session, current, at_ns)
+        if current is None or now_ns <= current.start_ns:
+            return False
+        calendar = self.calendars.for_work_center(session, work_center_id, Span(current.start_ns, now_ns))
+        hours = range(oee_cache.hour_ceil(current.start_ns + 1), now_ns + 1, oee_cache.HOUR_NS)
+        edges = [e for e in (*calendar.edges(), *hours) if current.start_ns < e <= now_ns]
+        if not edges:
+            return False
+        at_ns = max(edges)
+        kept = (current.state, current.category, current.reason_id, current.work_order_id, current.source)
+        self._close(session, current, at_ns)  # the episode's duration so far; updated again when it ends
+        state, category, reason_id, order_id, source = kept
         session.add(
             MachineStateInterval(
                 work_center_id=work_center_id,
@@ -170,6 +214,7 @@ class ProductionRecorder:
             )
         )
         session.flush()
+        return True
 
     # -- counts -------------------------------------------------------------------------------
     def running_order(self, session: Session, work_center_id: int) -> WorkOrder | None:
@@ -213,6 +258,7 @@ class ProductionRecorder:
             raise InvalidInput("quantities cannot be negative", "produced_qty" if produced_qty < 0 else "reject_qty")
         if source_key and session.scalar(select(ProductionCount.id).where(ProductionCount.source_key == source_key)):
             return None
+        oee_cache.invalidate(session, work_center_id, ts_ns, ts_ns)
         work_center = session.get(WorkCenter, work_center_id)
         if work_center is None:
             raise NotFound(f"work center {work_center_id} does not exist", "work_center_id")
@@ -254,6 +300,7 @@ def assign_reason(
             raise InvalidInput(f"downtime reason {reason_code!r} does not exist or is inactive", "reason")
         interval.reason_id = reason.id
         interval.category = StateCategory.PLANNED_DOWN.value if reason.planned else natural
+    oee_cache.invalidate(session, interval.work_center_id, interval.start_ns, interval.end_ns or time.time_ns())
     interval.reason_set_by_id = user.id if user else None
     interval.reason_set_at = dt.datetime.now(dt.UTC)
     session.flush()

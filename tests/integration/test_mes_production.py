@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -91,7 +93,9 @@ def test_only_one_order_runs_on_a_work_center_at_a_time(mes_client: TestClient) 
     assert act(mes_client, second["id"], "start").status_code == 200
 
 
-def test_an_operator_starts_orders_but_a_supervisor_releases_them(mes_client: TestClient, mes_auth_headers: dict) -> None:
+def test_an_operator_starts_orders_but_a_supervisor_releases_them(
+    mes_client: TestClient, mes_auth_headers: dict
+) -> None:
     setup_plant(mes_client)
     order = new_order(mes_client)
     operator = mes_auth_headers["operator"]
@@ -142,7 +146,9 @@ def golden_shift(client: TestClient) -> None:
 
 def test_the_golden_shift_through_the_api_gives_the_published_oee(mes_client: TestClient) -> None:
     golden_shift(mes_client)
-    response = mes_client.get("/api/oee", params={"path": PRESS, "start": f"{DAY}T00:00:00Z", "end": f"{DAY}T23:59:59Z"})
+    response = mes_client.get(
+        "/api/oee", params={"path": PRESS, "start": f"{DAY}T00:00:00Z", "end": f"{DAY}T23:59:59Z"}
+    )
     assert response.status_code == 200, response.text
     total = response.json()["total"]
     assert total["times"]["planned_busy_s"] == 420 * 60
@@ -168,7 +174,12 @@ def test_a_line_sums_its_machines_and_a_shift_series_matches_the_window(mes_clie
     assert line["work_centers"][press2]["oee"] == pytest.approx(18_000 / 25_200)
     series = mes_client.get(
         "/api/oee/series",
-        params={"path": "plant/stamping/line1", "bucket": "shift", "start": f"{DAY}T00:00:00Z", "end": f"{DAY}T23:59:59Z"},
+        params={
+            "path": "plant/stamping/line1",
+            "bucket": "shift",
+            "start": f"{DAY}T00:00:00Z",
+            "end": f"{DAY}T23:59:59Z",
+        },
     ).json()
     assert [s["label"] for s in series] == [f"{DAY} early"]
     assert series[0]["oee"] == pytest.approx(expected)
@@ -183,11 +194,15 @@ def test_a_planned_reason_moves_a_stop_out_of_planned_busy_time_and_the_pareto_s
     fault = next(i for i in intervals if i["state"] == "fault")
     pareto = mes_client.get("/api/oee/downtime-pareto", params={"path": PRESS, **window}).json()
     assert pareto[0]["reason"] == "unassigned (fault)" and pareto[0]["duration_s"] == 47 * 60
+    before = mes_client.get("/api/oee", params={"path": PRESS, **window}).json()["total"]  # fills the hourly cache
+    assert round(before["availability"], 4) == 0.8881
     running = next(i for i in intervals if i["state"] == "running")
     refused = mes_client.put(f"/api/state-intervals/{running['id']}/reason", json={"reason": "die_jam"})
     assert refused.status_code == 409
     operator = mes_auth_headers["operator"]
-    response = mes_client.put(f"/api/state-intervals/{fault['id']}/reason", json={"reason": "die_jam"}, headers=operator)
+    response = mes_client.put(
+        f"/api/state-intervals/{fault['id']}/reason", json={"reason": "die_jam"}, headers=operator
+    )
     assert response.status_code == 200 and response.json()["reason"] == "die_jam"
     pareto = mes_client.get("/api/oee/downtime-pareto", params={"path": PRESS, **window}).json()
     assert pareto[0]["reason"] == "die_jam"
@@ -195,11 +210,12 @@ def test_a_planned_reason_moves_a_stop_out_of_planned_busy_time_and_the_pareto_s
     total = mes_client.get("/api/oee", params={"path": PRESS, **window}).json()["total"]
     assert total["times"]["planned_busy_s"] == (420 - 47) * 60
     assert total["availability"] == pytest.approx(1.0)
+    count(mes_client, "09:00:00", 100, 0)  # a back-dated count lands in a cached hour
+    total = mes_client.get("/api/oee", params={"path": PRESS, **window}).json()["total"]
+    assert total["counts"]["produced_qty"] == 19_271 + 100
 
 
 def test_the_andon_board_shows_state_stop_duration_reason_order_progress_and_oee_today(mes_client: TestClient) -> None:
-    import datetime as dt
-
     setup_plant(mes_client)
     order = new_order(mes_client, qty=1000)
     act(mes_client, order["id"], "release")
@@ -219,3 +235,34 @@ def test_the_andon_board_shows_state_stop_duration_reason_order_progress_and_oee
     assert set(tile["oee_today"]) >= {"oee", "availability", "performance", "quality"}
     other = next(t for t in board["work_centers"] if t["path"] != PRESS)
     assert other["state"] is None and other["order"] is None
+
+
+def test_a_long_running_state_is_rolled_at_shift_break_and_hour_edges_without_changing_the_oee(
+    mes_client: TestClient, mes_session
+) -> None:
+    from mes_lite.api.schemas import to_ns
+    from mes_lite.models import MachineStateInterval
+    from mes_lite.services.master_data import work_center_by_path
+    from mes_lite.services.production import ProductionRecorder
+
+    setup_plant(mes_client)
+    state(mes_client, "05:30:00", "running")
+    window = {"start": f"{DAY}T00:00:00Z", "end": f"{DAY}T12:00:00Z"}
+    # no edge has been crossed yet: the open interval runs on; the query clips it at "now" (later than the window)
+    wc_id = work_center_by_path(mes_session, PRESS).id
+    recorder = ProductionRecorder()
+    assert recorder.roll_open_interval(mes_session, wc_id, to_ns(dt.datetime(2026, 3, 2, 11, 45, tzinfo=dt.UTC)))
+    mes_session.commit()
+    pieces = (
+        mes_session.query(MachineStateInterval)
+        .filter_by(work_center_id=wc_id)
+        .order_by(MachineStateInterval.start_ns)
+        .all()
+    )
+    starts = [dt.datetime.fromtimestamp(p.start_ns / 1e9, dt.UTC).strftime("%H:%M") for p in pieces]
+    assert starts == ["05:30", "06:00", "07:00", "08:00", "09:00", "10:00", "11:00"]
+    assert [p.planned_busy for p in pieces] == [False, True, True, True, True, False, True]
+    assert pieces[-1].end_ns is None and {p.state for p in pieces} == {"running"}
+    total = mes_client.get("/api/oee", params={"path": PRESS, **window}).json()["total"]
+    assert total["times"]["production_s"] == (6 - 1) * 3600  # 06:00-12:00 minus the 10:00-11:00 break
+    assert total["availability"] == pytest.approx(1.0)

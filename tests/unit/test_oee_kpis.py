@@ -176,5 +176,5 @@ def test_losses_plus_fully_productive_time_fill_planned_busy_time_when_speed_is_
 ) -> None:
     inputs, _ = case
     result = compute(inputs)
-    if not result.effectiveness_over_100 and inputs.planned_busy_s > 0:
+    if result.effectiveness is not None and not result.effectiveness_over_100 and inputs.planned_busy_s > 0:
         assert result.fully_productive_s + result.losses.total_s == pytest.approx(result.planned_busy_s, abs=1e-6)

@@ -1,0 +1,171 @@
+"""The hourly OEE cache (`OeeHourCache`): fill settled hours from the raw tables, read sums, invalidate.
+
+An hour is settled once it ended `SETTLE_NS` ago. Filling is one GROUP BY over the raw rows of
+the missing hours (closed intervals never cross an hour, see `MachineStateInterval`), plus the
+few open intervals clipped in Python; every hour gets a row, empty or not, so coverage is a
+row count. Writers call `invalidate` for any change that lands in a possibly cached hour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import and_, case, delete, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from mes_lite.models import (
+    MachineStateInterval,
+    OeeHourCache,
+    ProductionCount,
+    ScrapCategory,
+    ScrapReason,
+    StateCategory,
+)
+from mes_lite.spans import NS_PER_S
+
+HOUR_NS = 3600 * NS_PER_S
+SETTLE_NS = 15 * 60 * NS_PER_S
+BUCKETS = ("production", "micro", "setup", "fault", "idle", "planned_down")
+
+
+def hour_floor(ts_ns: int) -> int:
+    return ts_ns // HOUR_NS * HOUR_NS
+
+
+def hour_ceil(ts_ns: int) -> int:
+    return -(-ts_ns // HOUR_NS) * HOUR_NS
+
+
+def settled_until(now_ns: int) -> int:
+    """Hours ending at or before this instant may be cached."""
+    return hour_floor(now_ns - SETTLE_NS)
+
+
+def invalidate(session: Session, work_center_id: int, start_ns: int, end_ns: int) -> None:
+    """Forget cached hours overlapping [start_ns, end_ns] of one work center (cheap when none are cached)."""
+    if start_ns >= settled_until(time.time_ns()):
+        return
+    session.execute(
+        delete(OeeHourCache).where(
+            OeeHourCache.work_center_id == work_center_id,
+            OeeHourCache.hour_ns >= hour_floor(start_ns),
+            OeeHourCache.hour_ns <= end_ns,
+        )
+    )
+
+
+def micro_bucket(threshold_ns: int, now_ns: int):  # type: ignore[no-untyped-def]
+    """SQL: the time-model bucket of an interval, 'micro' for a stop episode shorter than the threshold."""
+    m = MachineStateInterval
+    end = func.coalesce(m.end_ns, literal(now_ns))
+    episode = func.coalesce(m.episode_ns, end - m.start_ns)
+    is_micro = and_(m.category.in_((StateCategory.FAULT.value, StateCategory.IDLE.value)), episode < threshold_ns)
+    return case((is_micro, literal("micro")), else_=m.category)
+
+
+def _fill(session: Session, ids: Sequence[int], h0: int, h1: int, threshold_ns: int, now_ns: int) -> None:
+    m, c = MachineStateInterval, ProductionCount
+    threshold_ms = threshold_ns // 1_000_000
+    sums: dict[tuple[int, int], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    bucket = micro_bucket(threshold_ns, now_ns)
+    hour = (m.start_ns / literal(HOUR_NS)).label("hour")
+    closed = (
+        select(m.work_center_id, hour, bucket, func.sum(m.end_ns - m.start_ns))
+        .where(m.work_center_id.in_(ids), m.planned_busy.is_(True), m.end_ns.is_not(None))
+        .where(m.start_ns >= h0, m.start_ns < h1)
+        .group_by(m.work_center_id, hour, bucket)
+    )
+    for wc, hour_index, name, total_ns in session.execute(closed):
+        sums[(wc, int(hour_index) * HOUR_NS)][name] += int(total_ns or 0)
+    open_rows = select(m.work_center_id, m.start_ns, bucket).where(
+        m.work_center_id.in_(ids), m.planned_busy.is_(True), m.end_ns.is_(None), m.start_ns < h1
+    )
+    for wc, start_ns, name in session.execute(open_rows):
+        for hour_ns in range(max(hour_floor(start_ns), h0), h1, HOUR_NS):
+            sums[(wc, hour_ns)][name] += min(hour_ns + HOUR_NS, now_ns) - max(hour_ns, start_ns)
+    startup = case((ScrapReason.category == ScrapCategory.STARTUP.value, c.reject_qty), else_=literal(0.0))
+    count_hour = (c.ts_ns / literal(HOUR_NS)).label("hour")
+    counts = (
+        select(
+            c.work_center_id,
+            count_hour,
+            func.sum(c.produced_qty),
+            func.sum(c.reject_qty),
+            func.sum(startup),
+            func.sum(c.produced_qty * func.coalesce(c.ideal_cycle_time_s, 0.0)),
+        )
+        .outerjoin(ScrapReason, c.scrap_reason_id == ScrapReason.id)
+        .where(c.work_center_id.in_(ids), c.planned_busy.is_(True), c.ts_ns >= h0, c.ts_ns < h1)
+        .group_by(c.work_center_id, count_hour)
+    )
+    for wc, hour_index, produced, reject, startup_reject, ideal in session.execute(counts):
+        entry = sums[(wc, int(hour_index) * HOUR_NS)]
+        entry["produced_qty"] += float(produced or 0)
+        entry["reject_qty"] += float(reject or 0)
+        entry["startup_reject_qty"] += float(startup_reject or 0)
+        entry["ideal_production_s"] += float(ideal or 0)
+    session.execute(
+        delete(OeeHourCache).where(
+            OeeHourCache.work_center_id.in_(ids),
+            OeeHourCache.micro_threshold_ms == threshold_ms,
+            OeeHourCache.hour_ns >= h0,
+            OeeHourCache.hour_ns < h1,
+        )
+    )
+    rows = []
+    for wc in ids:
+        for hour_ns in range(h0, h1, HOUR_NS):
+            s = sums.get((wc, hour_ns), {})
+            rows.append(
+                {
+                    "work_center_id": wc,
+                    "hour_ns": hour_ns,
+                    "micro_threshold_ms": threshold_ms,
+                    **{f"{b}_ns": int(s.get(b, 0)) for b in BUCKETS},
+                    "produced_qty": s.get("produced_qty", 0.0),
+                    "reject_qty": s.get("reject_qty", 0.0),
+                    "startup_reject_qty": s.get("startup_reject_qty", 0.0),
+                    "ideal_production_s": s.get("ideal_production_s", 0.0),
+                }
+            )
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(OeeHourCache), rows[start : start + 5000])
+    session.commit()
+
+
+def hourly_sums(
+    session: Session, ids: Sequence[int], h0: int, h1: int, threshold_s: float, now_ns: int
+) -> dict[int, dict[str, float]]:
+    """Per work center: seconds per bucket and counts over the whole hours [h0, h1), filling the cache as needed."""
+    threshold_ns = int(threshold_s * NS_PER_S)
+    threshold_ms = threshold_ns // 1_000_000
+    n_hours = (h1 - h0) // HOUR_NS
+    q = OeeHourCache
+    in_range = and_(q.work_center_id.in_(ids), q.micro_threshold_ms == threshold_ms, q.hour_ns >= h0, q.hour_ns < h1)
+    present = dict(
+        session.execute(select(q.work_center_id, func.count()).where(in_range).group_by(q.work_center_id)).all()
+    )
+    missing = [wc for wc in ids if present.get(wc, 0) < n_hours]
+    if missing:
+        _fill(session, missing, h0, h1, threshold_ns, now_ns)
+    columns = [func.sum(getattr(q, f"{b}_ns")) for b in BUCKETS]
+    counts = [
+        func.sum(q.produced_qty),
+        func.sum(q.reject_qty),
+        func.sum(q.startup_reject_qty),
+        func.sum(q.ideal_production_s),
+    ]
+    result: dict[int, dict[str, float]] = {}
+    for row in session.execute(select(q.work_center_id, *columns, *counts).where(in_range).group_by(q.work_center_id)):
+        wc, *values = row
+        entry = {b: int(v or 0) / NS_PER_S for b, v in zip(BUCKETS, values[: len(BUCKETS)], strict=True)}
+        for name, v in zip(
+            ("produced_qty", "reject_qty", "startup_reject_qty", "ideal_production_s"),
+            values[len(BUCKETS) :],
+            strict=True,
+        ):
+            entry[name] = float(v or 0)
+        result[wc] = entry
+    return result
