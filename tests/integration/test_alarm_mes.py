@@ -110,7 +110,7 @@ async def test_alarms_reach_the_mes_and_an_operator_acknowledges_them_through_th
         assert unknown.status_code == 404
 
         # clear both; a redelivered (retained) event is stored once
-        await gateway_side.observe([Sample(f"{PRESS}/oil_temp", 60.0, t0 + 10**9)])
+        await gateway_side.observe([Sample(f"{PRESS}/oil_temp", 60.0, time.time_ns())])
         await wait_until(lambda: subscriber.events_stored >= 5, 10, "the clear events")
         history = mes_client.get("/api/alarms/history", params={"path": PRESS}).json()
         assert [h["transition"] for h in history if h["alarm"] == "oil_temp.hihi"] == [
