@@ -27,7 +27,7 @@ from mes_lite.models import IngestCursor, WorkCenter
 from mes_lite.services.calendar_query import CalendarCache
 from mes_lite.services.errors import ServiceError
 from mes_lite.services.master_data import work_center_by_path
-from mes_lite.services.production import ProductionRecorder
+from mes_lite.services.production import CountContext, ProductionRecorder, add_ingest_count, count_context
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class IngestWriter:
 
     def write(self, messages: Iterable[TagMessage]) -> None:
         touched: dict[str, TagCursor] = {}
+        self._contexts: dict[int, CountContext] = {}
         with self.sessions() as session:
             for message in messages:
                 translator = self.translators.get(message.machine_path)
@@ -96,22 +97,21 @@ class IngestWriter:
 
     def _apply(self, session: Session, wc_id: int, event: object) -> None:
         if isinstance(event, StateEvent):
+            session.flush()
             change = self.recorder.record_state(session, wc_id, event.state, event.ts_ns)
             self.stats["late_state" if change.late else ("state" if change.changed else "state_repeat")] += 1
         elif isinstance(event, CountEvent):
-            count = self.recorder.record_count(
-                session,
-                wc_id,
-                event.ts_ns,
-                event.produced_qty,
-                event.reject_qty,
-                source="ingest",
-                source_key=event.source_key,
-                machine_ideal_cycle_time_s=self.cycle_times.get(event.machine_path),
+            context = self._contexts.get(wc_id)
+            if context is None:
+                machine_cycle_s = self.cycle_times.get(event.machine_path)
+                context = self._contexts[wc_id] = count_context(self.recorder, session, wc_id, machine_cycle_s)
+            add_ingest_count(
+                self.recorder, session, context, event.ts_ns, event.produced_qty, event.reject_qty, event.source_key
             )
-            self.stats["count" if count else "duplicate_count"] += 1
+            self.stats["count"] += 1
         elif isinstance(event, CycleTimeEvent):
             self.cycle_times[event.machine_path] = event.ideal_cycle_time_s
+            self._contexts.pop(wc_id, None)
             self.stats["cycle_time"] += 1
         elif isinstance(event, Anomaly):
             self.stats[event.kind] += 1

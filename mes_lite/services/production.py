@@ -280,6 +280,53 @@ class ProductionRecorder:
         return count
 
 
+@dataclass(frozen=True)
+class CountContext:
+    """What a count on a work center is posted against; the ingest looks it up once per batch."""
+
+    work_center_id: int
+    work_order_id: int | None
+    ideal_cycle_time_s: float | None
+
+
+def count_context(
+    recorder: ProductionRecorder, session: Session, work_center_id: int, machine_ideal_cycle_time_s: float | None
+) -> CountContext:
+    work_center = session.get(WorkCenter, work_center_id)
+    if work_center is None:
+        raise NotFound(f"work center {work_center_id} does not exist", "work_center_id")
+    order = recorder.running_order(session, work_center_id)
+    ideal = recorder.ideal_cycle_time_s(session, work_center, order, machine_ideal_cycle_time_s)
+    return CountContext(work_center_id, order.id if order else None, ideal)
+
+
+def add_ingest_count(
+    recorder: ProductionRecorder,
+    session: Session,
+    context: CountContext,
+    ts_ns: int,
+    produced_qty: float,
+    reject_qty: float,
+    source_key: str,
+) -> None:
+    """The ingest's fast path: no duplicate lookup (the tag cursors already exclude repeats, the
+    unique source_key is the backstop) and no flush per row (rows go in one batch at commit)."""
+    oee_cache.invalidate(session, context.work_center_id, ts_ns, ts_ns)
+    session.add(
+        ProductionCount(
+            work_center_id=context.work_center_id,
+            work_order_id=context.work_order_id,
+            ts_ns=ts_ns,
+            produced_qty=produced_qty,
+            reject_qty=reject_qty,
+            ideal_cycle_time_s=context.ideal_cycle_time_s,
+            planned_busy=recorder._busy_at(session, context.work_center_id, ts_ns, ts_ns + 1),
+            source="ingest",
+            source_key=source_key,
+        )
+    )
+
+
 def assign_reason(
     session: Session, interval_id: int, reason_code: str | None, user: User | None
 ) -> MachineStateInterval:
