@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "gateway.run_cli",  # run / demo / status
     "mes_lite.cli",  # mes init / migrate / run / serve
     "dashboards.cli",  # dashboards push
+    "gateway.alarms.cli",  # alarms list / test-notify / writes
 )
 
 
