@@ -70,7 +70,7 @@ def on_hand(client: TestClient, **params: str) -> float:
     return sum(r["quantity"] for r in client.get("/api/inventory/on-hand", params=params).json())
 
 
-def test_receipt_issue_and_refused_overdraw_keep_on_hand_equal_to_the_ledger(
+def test_receipt_issue_refused_overdraw_and_refused_unit_keep_on_hand_equal_to_the_ledger(
     mes_client: TestClient, mes_session: Session
 ) -> None:
     setup_warehouse(mes_client, mes_session)
@@ -85,13 +85,7 @@ def test_receipt_issue_and_refused_overdraw_keep_on_hand_equal_to_the_ledger(
     lot = mes_client.get("/api/inventory/lots/COIL-1").json()
     assert (lot["material"], lot["on_hand"], lot["work_order"]) == ("steel", 1050.0, None)
     assert [m["code"] for m in mes_client.get("/api/inventory/materials").json()] == ["bolt", "frame", "steel"]
-    assert reconcile_balances(mes_session) == []
-
-
-def test_a_unit_without_a_conversion_factor_is_refused_not_guessed(
-    mes_client: TestClient, mes_session: Session
-) -> None:
-    setup_warehouse(mes_client, mes_session)
+    # a unit without a conversion factor is refused, not guessed
     response = mes_client.post(
         "/api/inventory/receipts", json={"material": "steel", "quantity": 3, "unit": "pcs", "location": "WH1/A/01"}
     )
@@ -100,7 +94,8 @@ def test_a_unit_without_a_conversion_factor_is_refused_not_guessed(
         "detail": "material steel: no conversion from pcs to kg is defined (known units: kg, t)",
         "field": "unit",
     }
-    assert on_hand(mes_client) == 0
+    assert on_hand(mes_client, material="steel") == 1050  # nothing received
+    assert reconcile_balances(mes_session) == []
 
 
 def test_a_correction_is_a_reversal_and_the_ledger_refuses_updates_and_deletes(
@@ -187,7 +182,7 @@ def test_cycle_count_posts_the_difference_with_its_reason(
     assert on_hand(mes_client, location="WH1") == 97
 
 
-def test_an_operator_cannot_change_master_data(
+def test_master_data_is_for_supervisors_and_purchase_order_receipts_count_against_their_line(
     mes_client: TestClient, mes_session: Session, mes_auth_headers: dict
 ) -> None:
     setup_warehouse(mes_client, mes_session)
@@ -198,10 +193,6 @@ def test_an_operator_cannot_change_master_data(
     bad_tree = mes_client.post("/api/inventory/locations", json={"code": "B9", "kind": "bin", "parent": "WH1"})
     assert bad_tree.status_code == 422
     assert bad_tree.json()["detail"] == "a bin belongs in a zone, but 'WH1' is a warehouse"
-
-
-def test_purchase_order_receipts_count_against_their_line(mes_client: TestClient, mes_session: Session) -> None:
-    setup_warehouse(mes_client, mes_session)
     po = mes_client.post(
         "/api/inventory/purchase-orders",
         json={"number": "PO-7", "supplier": "Baosteel", "lines": [{"material": "steel", "quantity": 2, "unit": "t"}]},

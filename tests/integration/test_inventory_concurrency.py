@@ -20,7 +20,7 @@ from mes_lite.settings import MesSettings
 from tests.integration.test_inventory_api import plant
 from tests.servers import free_port
 
-ROUNDS = 4
+ROUNDS = 3
 CONTENDERS = 4
 
 
