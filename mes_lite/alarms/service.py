@@ -85,9 +85,11 @@ def record_event(session: Session, doc: dict[str, Any]) -> bool:
         return False  # a concurrent writer stored it first
     row = session.scalar(select(Alarm).where(Alarm.key == key))
     if row is None:
-        wc = work_center_for_path(session, path)
-        row = Alarm(key=key, path=path, alarm=alarm, work_center_id=wc.id if wc else None, last_event_ns=0)
+        row = Alarm(key=key, path=path, alarm=alarm, work_center_id=None, last_event_ns=0)
         session.add(row)
+    if row.work_center_id is None:  # the work center may be registered after the first event
+        wc = work_center_for_path(session, path)
+        row.work_center_id = wc.id if wc else None
     if ts_ns >= (row.last_event_ns or 0):
         message = doc.get("message") or {}
         row.definition, row.kind, row.tag = (
@@ -142,12 +144,23 @@ def _sort_key(row: Alarm) -> tuple[int, int, int]:
     return (0 if not row.acked else 1, -PRIORITY_RANK.get(row.priority, 0), -(row.active_since_ns or 0))
 
 
+def in_scope(path: str, scope: str | None) -> bool:
+    """`path` (enterprise/site/area/line/machine) lies under `scope`, written with or without the enterprise
+    (`acme/dongguan/stamping` or `dongguan/stamping`, as the andon board names scopes)."""
+    if not scope:
+        return True
+    scope = scope.strip("/")
+    without_enterprise = path.split("/", 1)[-1]
+    return any(p == scope or p.startswith(scope + "/") for p in (path, without_enterprise))
+
+
 def active_alarms(session: Session, path_prefix: str | None = None, include_shelved: bool = False) -> list[Alarm]:
     """Alarms not in `normal` (active, or cleared but not yet acknowledged), most urgent first."""
-    query = select(Alarm).where(Alarm.state != "normal")
-    if path_prefix:
-        query = query.where((Alarm.path == path_prefix) | Alarm.path.startswith(path_prefix.rstrip("/") + "/"))
-    rows = [r for r in session.scalars(query) if include_shelved or not r.shelved]
+    rows = [
+        r
+        for r in session.scalars(select(Alarm).where(Alarm.state != "normal"))
+        if (include_shelved or not r.shelved) and in_scope(r.path, path_prefix)
+    ]
     return sorted(rows, key=_sort_key)
 
 
