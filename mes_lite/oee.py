@@ -140,11 +140,14 @@ def compute(inputs: OeeInputs) -> OeeResult:
     cycle_s = _ratio(inputs.ideal_production_s, inputs.produced_qty) or 0.0
     good_ideal_s = inputs.good_qty * cycle_s
     startup = min(inputs.startup_reject_qty, inputs.reject_qty)
+    # the speed loss APT - ideal time is split into minor stops (as far as they explain it) and slow running
+    speed_loss_s = max(0.0, apt - inputs.ideal_production_s)
+    minor_stops_s = min(inputs.micro_stop_s, speed_loss_s)
     losses = SixBigLosses(
         equipment_failure_s=inputs.fault_s,
         setup_adjustment_s=inputs.setup_s,
-        idling_minor_stops_s=inputs.idle_s + inputs.micro_stop_s,
-        reduced_speed_s=max(0.0, inputs.production_s - inputs.ideal_production_s),
+        idling_minor_stops_s=inputs.idle_s + minor_stops_s,
+        reduced_speed_s=speed_loss_s - minor_stops_s,
         process_defects_s=(inputs.reject_qty - startup) * cycle_s,
         reduced_yield_s=startup * cycle_s,
         unaccounted_s=unaccounted,

@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mes_lite.oee import compute
@@ -135,6 +135,7 @@ def test_splitting_a_span_at_edges_gives_pieces_that_cover_it_exactly(start, len
 CATEGORIES = st.sampled_from(["production", "setup", "fault", "idle", "planned_down"])
 
 
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(1, 120), CATEGORIES), min_size=1, max_size=30),
     st.integers(1, 2000),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mes_lite.oee import OeeInputs, compute, downtime_pareto, ideal_production_s, sum_inputs
@@ -145,6 +145,7 @@ def single_product_windows(draw: st.DrawFn, cycle: float | None = None) -> tuple
     return inputs, cycle
 
 
+@settings(max_examples=60)
 @given(single_product_windows())
 def test_oee_equals_good_count_times_ideal_cycle_time_over_planned_busy_time(case: tuple[OeeInputs, float]) -> None:
     inputs, cycle = case
@@ -153,6 +154,7 @@ def test_oee_equals_good_count_times_ideal_cycle_time_over_planned_busy_time(cas
         assert result.oee == pytest.approx(inputs.good_qty * cycle / inputs.planned_busy_s, rel=1e-9, abs=1e-12)
 
 
+@settings(max_examples=60)
 @given(
     st.floats(min_value=0.1, max_value=60).flatmap(
         lambda cycle: st.lists(single_product_windows(cycle), min_size=1, max_size=6)
@@ -170,6 +172,7 @@ def test_splitting_a_window_and_summing_the_parts_gives_the_kpis_of_the_whole(
         assert result.oee == pytest.approx(good_ideal / result.planned_busy_s, rel=1e-9, abs=1e-12)
 
 
+@settings(max_examples=60)
 @given(single_product_windows())
 def test_losses_plus_fully_productive_time_fill_planned_busy_time_when_speed_is_at_most_ideal(
     case: tuple[OeeInputs, float],
