@@ -90,6 +90,7 @@ def test_a_supervisor_answers_saves_resumes_and_finishes_then_reads_the_report_i
     assert networked.locator("input[type=number]").input_value() == "50.0"
     assert "4 台" in networked.locator(".evidence").inner_text()
     assert page.locator("#scenario-select-equipment").input_value() == "3"  # real-time states + OEE
+    screenshot(page, "assessment-questionnaire-zh")
 
     # override a proposal, answer a few questions, save, and come back later
     networked.locator("input[type=number]").fill("40")

@@ -34,7 +34,7 @@ from tests.integration.assessment_factory import (
 
 DEMO_EDGE_CONFIG = Path(__file__).resolve().parents[2] / "edge_config" / "examples" / "demo-factory.yaml"
 DAY_NS = 86_400 * NS
-RUN_S = 1800.0
+RUN_S = 1200.0
 
 
 def by_target(proposals: list[Proposal]) -> dict[str, Proposal]:

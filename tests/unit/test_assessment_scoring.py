@@ -214,7 +214,7 @@ answers_strategy = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(answers_strategy)
 def test_every_score_stays_within_its_bounds_and_the_level_meets_its_thresholds(answers: Answers) -> None:
     result = score_assessment(INDEX, answers)
@@ -238,7 +238,7 @@ def _better(item, value, data):  # type: ignore[no-untyped-def]
     return sorted(set(value) | set(extra))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(answers_strategy, st.data())
 def test_a_better_answer_never_lowers_the_score_or_the_level(answers: Answers, data: st.DataObject) -> None:
     before = score_assessment(INDEX, answers)
