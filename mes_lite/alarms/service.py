@@ -84,11 +84,11 @@ def record_event(session: Session, doc: dict[str, Any]) -> bool:
     except IntegrityError:
         return False  # a concurrent writer stored it first
     row = session.scalar(select(Alarm).where(Alarm.key == key))
-    if row is None:
-        row = Alarm(key=key, path=path, alarm=alarm, work_center_id=None, last_event_ns=0)
-        session.add(row)
-    if row.work_center_id is None:  # the work center may be registered after the first event
+    if row is None or row.work_center_id is None:  # the work center may be registered after the first event
         wc = work_center_for_path(session, path)
+        if row is None:
+            row = Alarm(key=key, path=path, alarm=alarm, last_event_ns=0)
+            session.add(row)
         row.work_center_id = wc.id if wc else None
     if ts_ns >= (row.last_event_ns or 0):
         message = doc.get("message") or {}
