@@ -374,12 +374,6 @@ def assessment_report(
         "checks": checks,
         "gap": gap,
         "gap_label": index.level_label(gap.target_level).text(locale) if gap else "",
-        "gap_scenarios": [
-            index.scenario(s).label.text(locale)  # type: ignore[union-attr]
-            for s in (gap.scenarios_below if gap else [])[
-                : max(gap.scenarios_missing, gap.binding_missing) if gap else 0
-            ]
-        ],
         "roadmap": [_step_view(t, index, step, locale) for step in report.roadmap],
         "previous": report.previous,
         "previous_level": index.level_label(report.previous_result.level).text(locale)

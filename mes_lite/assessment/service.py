@@ -45,15 +45,22 @@ def index_of(assessment: Assessment) -> AssessmentIndex:
 
 
 def answers_of(assessment: Assessment) -> Answers:
-    """The stored answers, re-validated (an index file corrected since then drops what no longer fits)."""
+    """The stored answers, re-validated one by one: an index file corrected since then drops only what no longer fits."""
     index = index_of(assessment)
     stored = assessment.answers or {}
-    items = {k: v for k, v in (stored.get("items") or {}).items() if index.item(k) is not None}
-    scenarios = {k: v for k, v in (stored.get("scenarios") or {}).items() if index.scenario(k) is not None}
-    try:
-        return validate_answers(index, items, scenarios)
-    except AnswerError:
-        return Answers()
+    items: dict[str, object] = {}
+    for item_id, value in (stored.get("items") or {}).items():
+        try:
+            items |= validate_answers(index, {item_id: value}, {}).items
+        except AnswerError:
+            continue
+    scenarios: dict[str, object] = {}
+    for scenario_id, level in (stored.get("scenarios") or {}).items():
+        try:
+            scenarios |= validate_answers(index, {}, {scenario_id: level}).scenarios
+        except AnswerError:
+            continue
+    return validate_answers(index, items, scenarios)
 
 
 def proposals_of(assessment: Assessment) -> list[Proposal]:

@@ -100,3 +100,19 @@ def test_a_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
     path.write_text("id: [unclosed\n", encoding="utf-8")
     with pytest.raises(IndexFileError, match="not valid YAML"):
         load_index_file(path)
+
+
+def test_a_stored_answer_a_corrected_index_no_longer_accepts_is_dropped_alone() -> None:
+    from mes_lite.assessment.models import Assessment
+    from mes_lite.assessment.service import answers_of
+
+    stored = Assessment(
+        index_id="miit-2024",
+        answers={
+            "items": {"network": "carrier_pigeon", "equipment_networked_rate": 40, "retired_item": 3},
+            "scenarios": {"equipment": 3, "retired_scenario": 2, "quality": 9},
+        },
+    )
+    answers = answers_of(stored)
+    assert answers.items == {"equipment_networked_rate": 40.0}
+    assert answers.scenarios == {"equipment": 3}

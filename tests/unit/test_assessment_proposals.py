@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mes_lite.assessment.evidence import FactoryFacts, MachineFacts, YieldFacts
 from mes_lite.assessment.index import load_index
@@ -174,3 +176,46 @@ def test_at_the_top_level_the_roadmap_only_lists_remaining_headroom() -> None:
     assert result.level == 4 and result.gap is None
     steps = build_roadmap(INDEX, result, answers)
     assert [s.target_id for s in steps] == ["data_collection_links"] and not steps[0].needed
+
+
+def _best_answer(item):  # type: ignore[no-untyped-def]
+    if item.kind.value == "band":
+        return 100
+    if item.kind.value == "choice":
+        return max(item.option_list, key=lambda o: o.share or 0).id
+    return [o.id for o in item.option_list]
+
+
+item_answers = st.fixed_dictionaries(
+    {},
+    optional={
+        item.id: (
+            st.floats(0, 100, allow_nan=False)
+            if item.kind.value == "band"
+            else st.sampled_from([o.id for o in item.option_list])
+            if item.kind.value == "choice"
+            else st.lists(st.sampled_from([o.id for o in item.option_list]), unique=True)
+        )
+        for item in INDEX.items
+    },
+)
+scenario_answers = st.fixed_dictionaries({}, optional={s.id: st.integers(0, 4) for s in INDEX.scenarios})
+
+
+@settings(max_examples=40, deadline=None)
+@given(item_answers, scenario_answers)
+def test_doing_the_needed_steps_of_the_roadmap_reaches_the_next_level(items: dict, scenarios: dict) -> None:
+    answers = validate_answers(INDEX, items, scenarios)
+    result = score_assessment(INDEX, answers)
+    if result.gap is None:
+        return
+    done_items, done_scenarios = dict(answers.items), dict(answers.scenarios)
+    for step in build_roadmap(INDEX, result, answers):
+        if not step.needed:
+            continue
+        if step.target == "item":
+            done_items[step.target_id] = _best_answer(INDEX.item(step.target_id))
+        else:
+            done_scenarios[step.target_id] = step.to_level
+    after = score_assessment(INDEX, validate_answers(INDEX, done_items, done_scenarios))
+    assert after.level >= result.gap.target_level
