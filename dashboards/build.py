@@ -324,7 +324,7 @@ def production() -> dict:
     )
     clipped = "(least(coalesce(end_ns, $__unixEpochNanoTo()), $__unixEpochNanoTo()) - greatest(start_ns, $__unixEpochNanoFrom()))"
     downtime = (
-        f"SELECT coalesce(reason, 'unassigned (' || state || ')') AS reason, sum({clipped}) / 60e9 AS minutes "
+        f"SELECT coalesce(reason, 'unassigned (' || state || ')') AS reason, sum({clipped})::float8 / 60e9 AS minutes "
         "FROM edgefab_state_intervals WHERE category IN ('fault', 'idle') AND planned_busy "
         f"AND start_ns < $__unixEpochNanoTo() AND (end_ns IS NULL OR end_ns > $__unixEpochNanoFrom()) AND {PG_WHERE} "
         "GROUP BY 1 ORDER BY 2 DESC, 1"
