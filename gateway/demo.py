@@ -183,7 +183,12 @@ def _short(value: Any) -> str:
 
 
 async def run_demo(
-    *, duration_s: float | None = None, speed: float = 1.0, mqtt_port: int = 0, print_every_s: float = 3.0
+    *,
+    duration_s: float | None = None,
+    speed: float = 1.0,
+    mqtt_port: int = 0,
+    print_every_s: float = 3.0,
+    health_port: int | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM or `duration_s`."""
     from edge_config.loader import load_config
@@ -228,7 +233,7 @@ async def run_demo(
                 f"MQTT broker: embedded amqtt on {mqtt_url} (subscribe with: mosquitto_sub -p {broker.port} -t '#' -v)"
             )
 
-        gateway = Gateway(config, health_port=free_port(DEFAULT_HEALTH_PORT))
+        gateway = Gateway(config, health_port=free_port(DEFAULT_HEALTH_PORT) if health_port is None else health_port)
         ready = asyncio.Event()
         gateway_task = asyncio.create_task(gateway.run(install_signal_handlers=False, ready=ready))
 

@@ -12,7 +12,7 @@ from tests.servers import free_port
 def test_the_demo_prints_live_values_of_every_machine_through_an_embedded_broker() -> None:
     env = dict(os.environ, MQTT_URL=f"mqtt://127.0.0.1:{free_port()}")  # nothing listens there: embedded broker
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "demo", "--duration", "14", "--print-every", "2"],
+        [sys.executable, "-m", "gateway.cli", "demo", "--duration", "14", "--print-every", "2", "--health-port", "0"],
         env=env,
         capture_output=True,
         text=True,
