@@ -27,7 +27,8 @@ def test_the_board_shows_a_state_change_of_the_simulated_factory_within_seconds(
     web_app: WebApp, factory: LiveFactory, page_factory
 ) -> None:  # type: ignore[no-untyped-def]
     page = page_factory("en")
-    page.goto(f"{web_app.base_url}/board")
+    response = page.goto(f"{web_app.base_url}/board")
+    assert response is not None and response.status == 200, response and response.text()[:500]
     page.evaluate("window.__loaded_once = true")
     tile = page.locator(TILE)
     tile.wait_for()

@@ -70,9 +70,9 @@ def seed_history(database_url: str, now_ns: int, hours: float = 30, random_seed:
                         minute = 0
                         while minute * 60e9 < duration_ns:
                             recorder.record_count(
-                                session, wc.id, at + int(minute * 60e9) + 1, 520, rng.choice((0, 4, 9))
+                                session, wc.id, at + int(minute * 60e9) + 1, 1040, rng.choice((0, 8, 18))
                             )
-                            minute += 10
+                            minute += 20
                     at += duration_ns
                     state = rng.choice([s for s in states if s != state])
                 final = "fault" if wc.code == "press01" else "running"
