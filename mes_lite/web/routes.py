@@ -14,6 +14,7 @@ PAGE_MODULES: list[str] = [
     "mes_lite.web.board",
     "mes_lite.web.operator",
     "mes_lite.web.machines",
+    "mes_lite.web.warehouse",
     "mes_lite.assessment.pages",
 ]
 
