@@ -144,6 +144,8 @@ class AlarmEngine:
             event = self._apply(alarm, alarm.delay.at(now_ns), now_ns)
             if event is not None:
                 events.append(event)
+            if alarm.status.shelved_until_ns is None:
+                continue
             status, transition = expire_shelve(alarm.status, now_ns)
             if transition is not None:
                 alarm.status = status
@@ -151,6 +153,8 @@ class AlarmEngine:
         return events
 
     def _apply(self, alarm: Alarm, active: bool, ts_ns: int) -> AlarmEvent | None:
+        if active is alarm.status.state.active:
+            return None  # the common case: nothing changed
         status, transition = on_condition(alarm.status, active, ts_ns, _jsonable(alarm.last_value))
         if transition is None:
             return None
