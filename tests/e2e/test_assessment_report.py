@@ -162,6 +162,9 @@ def test_an_operator_reads_reports_but_cannot_answer(web_app: WebApp, factory_hi
     page = page_factory("en")
     login(page, web_app.base_url, "operator", f"/assessment/{assessment_id}")
     assert page.locator("#assessment-level").inner_text() == "Level 2"
-    assert page.locator("#assessment-start").count() == 0
+    page.goto(f"{web_app.base_url}/assessment")
+    assert page.locator("#assessment-list").is_visible()
+    assert page.locator("#assessment-start").count() == 0  # no "start" for an operator
+    assert page.locator("#assessment-list a[href$='/edit']").count() == 0  # and no "continue"
     page.goto(f"{web_app.base_url}/assessment/{assessment_id}/edit")
     assert "/login" in page.url and "role-supervisor" in page.url
