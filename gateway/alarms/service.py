@@ -134,8 +134,8 @@ class AlarmService:
     async def stop(self) -> None:
         for task in self._tasks[1:]:
             task.cancel()
-        if self.forwarder is not None:
-            self.forwarder.stop()
+        if self.forwarder is not None and self._tasks:
+            self.forwarder.stop()  # deliver what is buffered for a moment; the rest waits for the next start
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._tasks[0], 3.0)
         for task in self._tasks:
