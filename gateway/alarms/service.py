@@ -28,7 +28,7 @@ from typing import Any
 from edge_config.alarms_schema import Alarms
 from edge_config.schema import SiteConfig
 from gateway.alarms.engine import AlarmEngine
-from gateway.alarms.events import AlarmEvent, alarm_command_filter, parse_alarm_command_topic
+from gateway.alarms.events import AlarmEvent, alarm_command_filter, alarm_topic, parse_alarm_command_topic
 from gateway.alarms.lifecycle import AlarmCommandError, AlarmState, Transition
 from gateway.alarms.mqtt_channel import MqttSideChannel
 from gateway.alarms.store import AlarmStateStore
@@ -39,6 +39,7 @@ from gateway.notify.routing import Notification, escalations_due
 from gateway.sample import Sample
 from gateway.sinks.base import SinkCounters
 from gateway.sinks.mqtt_connection import Message
+from gateway.sinks.uns import iso_utc_ms
 
 log = logging.getLogger("edgefab.alarms")
 
@@ -95,7 +96,10 @@ class AlarmService:
         files = side_files(buffer_path)
         self.engine = AlarmEngine(config, alarms, clock_ns())
         self.store = AlarmStateStore(files["state"])
-        self.engine.restore(self.store.load())
+        saved = self.store.load()
+        self.engine.restore(saved)
+        self.removed = sorted(key for key in saved if key not in self.engine.alarms)
+        """Alarms saved by an earlier run whose definition is gone: announced once as `removed`."""
         self.notifier = Notifier(alarms.notify, files["notify"]) if alarms.notify.channels else None
         self.channel: MqttSideChannel | None = None
         self.events_buffer: AsyncBuffer | None = None
@@ -125,6 +129,7 @@ class AlarmService:
             await self.forwarder.sink.start()
             self._tasks.append(asyncio.create_task(self.forwarder.run(), name="alarm-events"))
         self._tasks.append(asyncio.create_task(self._clock(), name="alarm-clock"))
+        await self._announce_removed()
         log.info(
             "alarms: %d alarms on %d machines",
             len(self.engine.alarms),
@@ -149,6 +154,29 @@ class AlarmService:
         if self.notifier is not None:
             await self.notifier.stop()
         self.store.close()
+
+    async def _announce_removed(self) -> None:
+        """A removed alarm's retained topic and MES row would show its last state forever: end it as normal."""
+        if not self.removed:
+            return
+        if self.events_buffer is not None:
+            now = self.clock_ns()
+            samples = []
+            for key in self.removed:
+                machine_path, alarm = key.rsplit("/", 1)
+                area, line, machine = machine_path.split("/")[2:5]
+                doc = {
+                    "event_id": f"{key}@{now}/removed", "alarm": alarm, "key": key, "path": machine_path,
+                    "machine": machine, "area": area, "line": line, "priority": "low", "transition": "removed",
+                    "state": "normal", "active": False, "acked": True, "shelved": False, "value": None,
+                    "message": {"en": "alarm removed from the configuration", "zh-CN": "报警已从配置中删除"},
+                    "ts": iso_utc_ms(now), "ts_ns": now,
+                }  # fmt: skip
+                samples.append(Sample(alarm_topic(machine_path, alarm), json.dumps(doc, ensure_ascii=False), now))
+            await self.events_buffer.append(samples)
+        self.store.delete(self.removed)
+        log.info("alarms no longer configured, announced as removed: %s", ", ".join(self.removed))
+        self.removed = []
 
     async def _clock(self) -> None:
         while True:

@@ -38,6 +38,10 @@ class AlarmStateStore:
             )
             self._db.execute("COMMIT")
 
+    def delete(self, keys: list[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM alarm_state WHERE key = ?", [(k,) for k in keys])
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -57,3 +57,27 @@ async def test_an_alarm_raised_during_an_outage_is_published_after_a_restart(mos
     # at least once: a copy may arrive twice (retained + live), the same event_id each time
     assert list(events.values()) == [("raised", "active_unacked"), ("cleared", "cleared_unacked")]
     assert [e.transition.value for e in second.published] == ["cleared"]
+
+
+async def test_an_alarm_removed_from_the_config_is_ended_on_its_retained_topic(mosquitto, tmp_path: Path) -> None:
+    config = site(tmp_path, mosquitto.url)
+    first = AlarmService(config, config.alarms, tmp_path / "buffer.db")  # type: ignore[arg-type]
+    await first.start()
+    await first.observe([Sample(TAG, 75.0, time.time_ns())])
+    await first.stop()
+
+    renamed = config.model_copy(
+        update={"alarms": config.alarms.model_copy(update={"definitions": {}})}  # type: ignore[union-attr]
+    )
+    second = AlarmService(renamed, renamed.alarms, tmp_path / "buffer.db")  # type: ignore[arg-type]
+    assert second.removed == ["acme/outage/stamping/line1/press01/oil_temp.hi"]
+    await second.start()
+    recorder = JsonRecorder(mosquitto.port, ["acme/outage/+/+/+/_alarms/#"])
+    try:
+        await wait_until(lambda: ("removed", "normal") in recorder.transitions("oil_temp.hi"), 10, "the removal")
+    finally:
+        await second.stop()
+        recorder.close()
+    third = AlarmService(renamed, renamed.alarms, tmp_path / "buffer.db")  # type: ignore[arg-type]
+    assert third.removed == []  # announced once
+    await third.stop()
