@@ -216,8 +216,12 @@ class Ingestor:
 
 
 def load_edge_config(path: str) -> SiteConfig:
+    from pathlib import Path
+
     from edge_config.loader import load_config
 
+    if not Path(path).is_file():
+        raise IngestConfigError(f"edge config {path} does not exist")
     try:
         return load_config(path)
     except FileNotFoundError:

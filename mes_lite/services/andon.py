@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mes_lite.models import DowntimeReason, MachineStateInterval, Product, WorkOrder, WorkOrderStatus
+from mes_lite.models import DowntimeReason, MachineStateInterval, Product, ProductionCount, WorkOrder, WorkOrderStatus
 from mes_lite.oee import OeeResult, compute, sum_inputs
 from mes_lite.services.calendar_query import load_site_calendar
 from mes_lite.services.oee_query import inputs_per_work_center, resolve_scope, work_center_paths
-from mes_lite.services.work_orders import quantities
 from mes_lite.spans import NS_PER_S, Span
 
 
@@ -104,6 +103,21 @@ def board(session: Session, path: str, micro_stop_threshold_s: float, default_tz
             .order_by(WorkOrder.started_ns)
         )
     }
+    order_ids = [o.id for o in running.values()]
+    totals = {
+        row[0]: (float(row[1] or 0), float(row[2] or 0))
+        for row in session.execute(
+            select(
+                ProductionCount.work_order_id,
+                func.sum(ProductionCount.produced_qty),
+                func.sum(ProductionCount.reject_qty),
+            )
+            .where(ProductionCount.work_order_id.in_(order_ids))
+            .group_by(ProductionCount.work_order_id)
+        )
+    }
+    product_ids = {o.product_id for o in running.values()}
+    products = dict(session.execute(select(Product.id, Product.code).where(Product.id.in_(product_ids))).all())
     tiles = []
     for wc_id in scope.work_center_ids:
         interval = open_intervals.get(wc_id)
@@ -111,16 +125,11 @@ def board(session: Session, path: str, micro_stop_threshold_s: float, default_tz
         order = running.get(wc_id)
         running_order = None
         if order is not None:
-            q = quantities(session, order)
-            product = session.get(Product, order.product_id)
+            produced, rejects = totals.get(order.id, (0.0, 0.0))
+            good = produced - rejects
+            progress = good / order.planned_qty if order.planned_qty else 0.0
             running_order = RunningOrder(
-                order.id,
-                order.number,
-                product.code if product else "",
-                order.planned_qty,
-                q.good_qty,
-                q.reject_qty,
-                q.progress,
+                order.id, order.number, products.get(order.product_id, ""), order.planned_qty, good, rejects, progress
             )
         tiles.append(
             Tile(

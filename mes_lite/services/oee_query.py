@@ -23,6 +23,7 @@ from mes_lite.models import (
     DowntimeReason,
     Line,
     MachineStateInterval,
+    PlannedStop,
     ProductionCount,
     ScrapCategory,
     ScrapReason,
@@ -32,7 +33,7 @@ from mes_lite.models import (
 )
 from mes_lite.oee import OeeInputs, OeeResult, ParetoBar, compute, sum_inputs
 from mes_lite.services import oee_cache
-from mes_lite.services.calendar_query import load_site_calendar, planned_stops
+from mes_lite.services.calendar_query import load_site_calendar
 from mes_lite.services.errors import InvalidInput, NotFound
 from mes_lite.shift_calendar import CalendarSpans, expand_calendar, shift_occurrences
 from mes_lite.spans import NS_PER_S, Span
@@ -168,10 +169,28 @@ class CalendarsForScope:
         self.session = session
         self.scope = scope
         self.sites = {sid: load_site_calendar(session, sid, default_tz) for sid in set(scope.site_ids.values())}
+        self._stops: dict[tuple[int, int], list[Span]] = {}
+
+    def _stops_for(self, work_center_id: int, window: Span) -> list[Span]:
+        """Planned stops of a work center (its own and its site's), loaded for the whole scope in one query."""
+        key = (window.start_ns, window.end_ns)
+        if key not in self._stops:
+            self._stops = {key: []}
+            ps = PlannedStop
+            rows = self.session.execute(
+                select(ps.site_id, ps.work_center_id, ps.start_ns, ps.end_ns).where(
+                    ps.site_id.in_(set(self.scope.site_ids.values())),
+                    ps.start_ns < window.end_ns,
+                    ps.end_ns > window.start_ns,
+                )
+            ).all()
+            self._rows = rows
+        site_id = self.scope.site_ids[work_center_id]
+        return [Span(a, b) for site, wc, a, b in self._rows if site == site_id and (wc is None or wc == work_center_id)]
 
     def calendar(self, work_center_id: int, window: Span, base: dict[int, CalendarSpans]) -> CalendarSpans:
         site_id = self.scope.site_ids[work_center_id]
-        stops = planned_stops(self.session, site_id, work_center_id, window)
+        stops = self._stops_for(work_center_id, window)
         site = self.sites[site_id]
         if not stops:
             if site_id not in base:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
 from mes_lite.api.auth import current_user
@@ -26,13 +30,32 @@ def _kpis(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     }
 
 
+BOARD_CACHE_S = 1.0
+"""A TV refreshing every few seconds needs no fresher data; 50 boards then cost one query set a second."""
+_cache: dict[str, tuple[float, bytes]] = {}
+_locks: dict[str, threading.Lock] = {}
+
+
 @router.get("")
 def andon_board(
     request: Request,
     path: str = Query(description="site, site/area or site/area/line"),
     _: User = Depends(current_user),
     session: Session = Depends(get_session),
-) -> dict[str, Any]:
+) -> Response:
+    """Per work center: state, since when, reason, running order and progress, OEE today (A, P, Q). Cached 1 s."""
+    key = f"{id(request.app)}:{path}"
+    cached = _cache.get(key)
+    if not cached or time.monotonic() - cached[0] >= BOARD_CACHE_S:
+        with _locks.setdefault(key, threading.Lock()):
+            cached = _cache.get(key)
+            if not cached or time.monotonic() - cached[0] >= BOARD_CACHE_S:
+                body = json.dumps(jsonable_encoder(_board_body(request, path, session))).encode()
+                cached = _cache[key] = (time.monotonic(), body)
+    return Response(content=cached[1], media_type="application/json")
+
+
+def _board_body(request: Request, path: str, session: Session) -> dict[str, Any]:
     settings = request.app.state.settings
     b = board(session, path, settings.micro_stop_threshold_s, settings.timezone)
     return {
