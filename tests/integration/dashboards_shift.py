@@ -14,13 +14,14 @@ also take in the end of the previous night shift (a shift over midnight).
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from edge_config.loader import load_config
 from gateway.sample import Sample
@@ -113,42 +114,57 @@ def influx_lines(shift: SimulatedShift) -> str:
     return "\n".join(lines)
 
 
-def load_mes(session: Session, shift: SimulatedShift) -> dict[str, int]:
-    """Master data, a work order, states, counts, a planned stop and stock; returns work center ids by code."""
-    master_data_import.import_file(session, str(DEMO_PLANT))
-    ids = {wc.code: wc.id for wc in session.scalars(select(WorkCenter))}
-    site_id = session.scalar(select(WorkCenter).where(WorkCenter.code == "imm01")).line.area.site_id
-    stop_machine, stop_from, stop_to = PLANNED_STOP
-    session.add(
-        PlannedStop(site_id=site_id, work_center_id=ids[stop_machine], start_ns=ts(stop_from), end_ns=ts(stop_to))
-    )
-    number, product, qty = ORDER
-    order = work_orders.create_order(session, number, product, MACHINES["press01"][1], qty)
-    start_ns = int(origin_ts() * NS)
-    work_orders.transition(session, order.id, "release", at_ns=start_ns)
-    work_orders.transition(session, order.id, "start", at_ns=start_ns)
-    recorder = ProductionRecorder()
-    for name, truth in shift.truths.items():
+def load_mes(sessions: sessionmaker[Session], shift: SimulatedShift) -> dict[str, int]:
+    """Master data, a work order, states, counts, a planned stop and stock; returns work center ids by code.
+
+    Each machine's history is recorded in its own thread and session (the MES serves several
+    machines at once the same way): most of the time is spent waiting for PostgreSQL.
+    """
+    with sessions() as session:
+        master_data_import.import_file(session, str(DEMO_PLANT))
+        ids = {wc.code: wc.id for wc in session.scalars(select(WorkCenter))}
+        site_id = session.scalar(select(WorkCenter).where(WorkCenter.code == "imm01")).line.area.site_id
+        stop_machine, stop_from, stop_to = PLANNED_STOP
+        session.add(
+            PlannedStop(site_id=site_id, work_center_id=ids[stop_machine], start_ns=ts(stop_from), end_ns=ts(stop_to))
+        )
+        number, product, qty = ORDER
+        order = work_orders.create_order(session, number, product, MACHINES["press01"][1], qty)
+        start_ns = int(origin_ts() * NS)
+        work_orders.transition(session, order.id, "release", at_ns=start_ns)
+        work_orders.transition(session, order.id, "start", at_ns=start_ns)
+        load_stock(session)
+        session.commit()
+        order_id = order.id
+
+    def record(name: str) -> None:
+        truth = shift.truths[name]
         wc = ids[name]
-        for interval in truth.intervals:
-            recorder.record_state(session, wc, interval.state.value, int(interval.start_s * NS))
-        t = origin_ts()
-        while t < end_ts():
-            counts = truth.counts((t, t + COUNT_BUCKET_S))
-            if counts.total:
-                recorder.record_count(
-                    session,
-                    wc,
-                    int((t + COUNT_BUCKET_S - 1) * NS),
-                    float(counts.total),
-                    float(counts.rejects),
-                    machine_ideal_cycle_time_s=truth.ideal_cycle_time_s,
-                )
-            t += COUNT_BUCKET_S
-    reason, scrap_qty = SCRAP
-    work_orders.report_scrap(session, order.id, scrap_qty, reason, at_ns=start_ns + 3 * 3600 * NS)
-    load_stock(session)
-    session.commit()
+        recorder = ProductionRecorder()
+        with sessions() as session:
+            for interval in truth.intervals:
+                recorder.record_state(session, wc, interval.state.value, int(interval.start_s * NS))
+            t = origin_ts()
+            while t < end_ts():
+                counts = truth.counts((t, t + COUNT_BUCKET_S))
+                if counts.total:
+                    recorder.record_count(
+                        session,
+                        wc,
+                        int((t + COUNT_BUCKET_S - 1) * NS),
+                        float(counts.total),
+                        float(counts.rejects),
+                        machine_ideal_cycle_time_s=truth.ideal_cycle_time_s,
+                    )
+                t += COUNT_BUCKET_S
+            session.commit()
+
+    with ThreadPoolExecutor(max_workers=len(MACHINES)) as pool:
+        list(pool.map(record, MACHINES))  # list(): re-raise a thread's exception here
+    with sessions() as session:
+        reason, scrap_qty = SCRAP
+        work_orders.report_scrap(session, order_id, scrap_qty, reason, at_ns=int(origin_ts() * NS) + 3 * 3600 * NS)
+        session.commit()
     return ids
 
 

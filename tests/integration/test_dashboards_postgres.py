@@ -48,8 +48,9 @@ def mes(shift: SimulatedShift) -> Iterator[Session]:
     with servers.postgres_database() as url:
         migrate(url)
         engine = make_engine(url)
-        with session_factory(engine)() as session:
-            shift_data.load_mes(session, shift)
+        sessions = session_factory(engine)
+        shift_data.load_mes(sessions, shift)
+        with sessions() as session:
             yield session
         engine.dispose()
 
