@@ -32,11 +32,11 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(policy: str, directory: Path, seconds: float) -> dict[str, float]:
+def run(policy: str, directory: Path, seconds: float, recent_samples: int) -> dict[str, float]:
     path = directory / f"bench-{policy}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    buffer = Buffer(path, ["mqtt"], fsync=policy, max_bytes=1 << 30)  # type: ignore[arg-type]
+    buffer = Buffer(path, ["mqtt"], fsync=policy, max_bytes=1 << 30, recent_samples=recent_samples)  # type: ignore[arg-type]
     tags = [[f"acme/bench/area/line1/dev{d:02d}/r{i:03d}" for i in range(VALUES_PER_DEVICE)] for d in range(DEVICES)]
     appended = commits = 0
     cpu0, t0 = cpu_s(), time.perf_counter()
@@ -65,14 +65,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=None, help="where to put the database (default: a temp folder)")
     parser.add_argument("--seconds", type=float, default=5.0, help="per policy")
+    parser.add_argument(
+        "--from-file",
+        action="store_true",
+        help="read every batch back from SQLite (a backlog), not from the in-memory recent samples (live)",
+    )
     args = parser.parse_args()
     directory = args.dir or Path(tempfile.mkdtemp(prefix="edgefab-bench-"))
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        print(f"buffer on {directory} ({DEVICES} x {VALUES_PER_DEVICE} values per append cycle, flat out)")
+        source = "from the file (backlog)" if args.from_file else "from memory (a sink that keeps up)"
+        print(
+            f"buffer on {directory} ({DEVICES} x {VALUES_PER_DEVICE} values per append cycle, flat out; reads {source})"
+        )
         print(f"{'fsync':<8} {'samples/s':>11} {'CPU s/10k':>10} {'wall s/10k':>11} {'commits/s':>10}")
         for policy in ("always", "batch", "off"):
-            r = run(policy, directory, args.seconds)
+            r = run(policy, directory, args.seconds, 0 if args.from_file else 20_000)
             print(
                 f"{policy:<8} {r['samples_per_s']:>11,.0f} {r['cpu_s_per_10k']:>10.4f} "
                 f"{r['wall_s_per_10k']:>11.4f} {r['commits_per_s']:>10,.0f}"

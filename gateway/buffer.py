@@ -32,6 +32,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ FsyncPolicy = Literal["always", "batch", "off"]
 
 ROW_OVERHEAD_BYTES = 48
 """Bytes counted per segment beyond its payload: SQLite record header, key and page cell."""
+
+RECENT_SAMPLES = 20_000
+"""The newest samples are also kept in memory, so a forwarder that keeps up reads them without
+SQLite or JSON decoding; only a backlog older than this is read back from the file."""
 
 CHECKPOINT_INTERVAL_S = 1.0
 """With fsync=batch, the WAL is synced to disk at least this often (bounds a power loss's damage)."""
@@ -157,6 +162,36 @@ class BufferMetrics:
     sinks: dict[str, SinkMetrics] = field(default_factory=dict)
 
 
+class _Lazy:
+    """A stored segment's samples, decoded only if a read reaches them."""
+
+    __slots__ = ("payload", "tag_paths")
+
+    def __init__(self, payload: bytes, tag_paths: Mapping[int, str]) -> None:
+        self.payload, self.tag_paths = payload, tag_paths
+
+    def __getitem__(self, items: slice) -> list[Sample]:
+        return decode_segment(self.payload, self.tag_paths)[items]
+
+
+def _take_after(segments: Iterator[tuple[int, int, Sequence[Sample] | _Lazy]], acked: int, limit: int) -> Batch | None:
+    """The first `limit` samples after seq `acked` from segments in seq order."""
+    samples: list[Sample] = []
+    first = last = 0
+    for first_seq, last_seq, segment_samples in segments:
+        if last_seq <= acked:
+            continue
+        start = max(0, acked + 1 - first_seq)
+        take = segment_samples[start : start + limit - len(samples)]
+        if not samples:
+            first = first_seq + start
+        samples.extend(take)
+        last = first_seq + start + len(take) - 1
+        if len(samples) >= limit:
+            break
+    return Batch(samples, first, last) if samples else None
+
+
 class Buffer:
     """The SQLite queue (synchronous; use from one thread, or through `AsyncBuffer`).
 
@@ -174,8 +209,12 @@ class Buffer:
         when_full: WhenFull = "drop_oldest",
         fsync: FsyncPolicy = "batch",
         clock_ns: Callable[[], int] = time.time_ns,
+        recent_samples: int = RECENT_SAMPLES,
     ) -> None:
         self.path = Path(path)
+        self.recent_samples = recent_samples
+        self._recent: deque[tuple[int, int, list[Sample]]] = deque()
+        self._recent_count = 0
         self.max_bytes = max_bytes
         self.when_full = when_full
         self.fsync = fsync
@@ -273,6 +312,8 @@ class Buffer:
         if not freed_rows:
             return
         self._db.execute("DELETE FROM segment WHERE first_seq <= ?", (last_dropped,))
+        while self._recent and self._recent[0][1] <= last_dropped:
+            self._recent_count -= len(self._recent.popleft()[2])
         self._bytes -= freed
         self._segments -= freed_rows
         for sink, acked in self._acked.items():
@@ -331,6 +372,7 @@ class Buffer:
                 self._set_meta(last_seq=last_seq, bytes=self._bytes, segments=self._segments)
         if refused is not None:
             raise refused
+        self._remember(self._last_seq - len(samples) + 1, self._last_seq, list(samples))
         self._maybe_checkpoint()
         return last_seq
 
@@ -344,27 +386,26 @@ class Buffer:
             acked = self._acked[sink] if after_seq is None else max(after_seq, self._acked[sink])
             if acked >= self._last_seq:
                 return None
+            if self._recent and self._recent[0][0] <= acked + 1:
+                return _take_after(iter(self._recent), acked, limit)  # all in memory: no SQL, no decoding
             rows = self._db.execute(
                 "SELECT first_seq, last_seq, payload FROM segment WHERE first_seq >= "
                 "COALESCE((SELECT MAX(first_seq) FROM segment WHERE first_seq <= ?), 0) ORDER BY first_seq",
                 (acked + 1,),
             )
-            samples: list[Sample] = []
-            first = last = 0
-            for first_seq, last_seq, payload in rows:
-                if last_seq <= acked:
-                    continue
-                decoded = decode_segment(payload, self._tag_paths)
-                start = max(0, acked + 1 - first_seq)
-                take = decoded[start : start + limit - len(samples)]
-                if not samples:
-                    first = first_seq + start
-                samples.extend(take)
-                last = first_seq + start + len(take) - 1
-                if len(samples) >= limit:
-                    break
-            rows.close()
-        return Batch(samples, first, last) if samples else None
+            try:
+                return _take_after(
+                    ((f, last, _Lazy(payload, self._tag_paths)) for f, last, payload in rows), acked, limit
+                )
+            finally:
+                rows.close()
+
+    def _remember(self, first_seq: int, last_seq: int, samples: list[Sample]) -> None:
+        with self._lock:
+            self._recent.append((first_seq, last_seq, samples))
+            self._recent_count += len(samples)
+            while self._recent_count > self.recent_samples and len(self._recent) > 1:
+                self._recent_count -= len(self._recent.popleft()[2])
 
     def ack(self, sink: str, up_to_seq: int) -> None:
         """`sink`'s destination confirmed everything up to `up_to_seq`: move its cursor, compact."""

@@ -82,6 +82,16 @@ def test_an_unacknowledged_batch_is_read_again(tmp_path: Path) -> None:
     assert once == again
 
 
+def test_reading_from_memory_and_from_the_file_gives_the_same_batch(tmp_path: Path) -> None:
+    in_memory = Buffer(tmp_path / "a.db", ["mqtt"])
+    from_file = Buffer(tmp_path / "b.db", ["mqtt"], recent_samples=0)
+    for buffer in (in_memory, from_file):
+        for i in range(5):
+            buffer.append(samples(7, 7 * i))
+    for after in (0, 3, 7, 20):
+        assert in_memory.read_after("mqtt", 10, after_seq=after) == from_file.read_after("mqtt", 10, after_seq=after)
+
+
 def test_a_sink_that_is_up_to_date_reads_nothing(tmp_path: Path) -> None:
     buffer = Buffer(tmp_path / "b.db", ["mqtt"])
     assert buffer.read_after("mqtt", 10) is None
@@ -187,13 +197,17 @@ def test_a_new_sink_starts_at_the_end_and_a_removed_sink_no_longer_holds_back_co
         max_size=40,
     ),
     max_batches=st.integers(2, 6),
+    recent_samples=st.sampled_from([0, 6, 20_000]),
 )
 def test_under_drop_oldest_each_sink_receives_every_sample_exactly_once_or_counts_it_dropped(
-    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple], max_batches: int
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple], max_batches: int, recent_samples: int
 ) -> None:
+    """Reads come from memory (recent samples) or from the file (older ones): the same either way."""
     path = tmp_path_factory.mktemp("prop") / "b.db"
     big = segment_bytes(encode_segment(samples(8, 10**6), {TAG.format("count"): 10**6}))
-    buffer = Buffer(path, ["a", "b"], max_bytes=max_batches * big, when_full="drop_oldest")
+    buffer = Buffer(
+        path, ["a", "b"], max_bytes=max_batches * big, when_full="drop_oldest", recent_samples=recent_samples
+    )
     appended = 0
     received: dict[str, list[object]] = {"a": [], "b": []}
     for op in ops:
