@@ -121,6 +121,24 @@ def test_the_sql_oee_equals_the_api_oee_for_every_machine_line_area_and_site(
     assert 0.1 < site.oee < 0.95  # a plausible shift, not an empty one
 
 
+@pytest.mark.parametrize("micro_stop_s", [0.0, 30.0, 600.0])
+def test_the_micro_stop_threshold_moves_the_same_time_in_sql_and_in_the_api(mes: Session, micro_stop_s: float) -> None:
+    now = dt.datetime(2026, 3, 5, tzinfo=dt.UTC)
+    api = oee_report(mes, "dongguan", Span(ns(WINDOW_START), ns(WINDOW_END)), micro_stop_s, "UTC", ns(now))
+    mes.rollback()
+    rows = mes.execute(
+        text("SELECT path, micro_stop_s, fault_s, idle_s, oee FROM edgefab_oee(:s, :e, 'machine', :micro, :now)"),
+        {"s": WINDOW_START, "e": WINDOW_END, "micro": micro_stop_s, "now": now},
+    ).mappings()
+    for row in rows:
+        expected = api.per_work_center[row["path"]]
+        assert row["micro_stop_s"] == pytest.approx(expected.inputs.micro_stop_s, abs=1e-6)
+        assert (row["fault_s"], row["idle_s"]) == pytest.approx((expected.inputs.fault_s, expected.inputs.idle_s))
+        assert row["oee"] == pytest.approx(expected.oee, rel=1e-9)
+        if micro_stop_s == 0:
+            assert row["micro_stop_s"] == 0
+
+
 def test_planned_time_follows_the_shift_calendar_in_the_site_time_zone(mes: Session) -> None:
     # 10:00-21:00 Asia/Shanghai: the day shift 08-20 and the night shift from 20:00 = 11 h planned,
     # lunch 30 min and tea 15 min planned down; imm01 also has a 90 min planned stop
