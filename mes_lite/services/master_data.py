@@ -23,6 +23,7 @@ from mes_lite.models import (
     DowntimeReason,
     Holiday,
     Line,
+    PlannedStop,
     Product,
     RoutingOperation,
     ScrapCategory,
@@ -122,6 +123,17 @@ class HolidayIn(Row):
     site: Code
     day: dt.date
     name: str = ""
+
+
+class PlannedStopIn(Row):
+    """Planned down time: maintenance, trials, cleaning; for one work center or (without one) the whole site."""
+
+    site: Code
+    work_center: str | None = Field(default=None, description="site/area/line/machine; empty = the whole site")
+    start: dt.datetime
+    end: dt.datetime
+    reason: Code | None = None
+    note: str = ""
 
 
 class DowntimeReasonIn(Row):
@@ -281,6 +293,40 @@ def upsert_holiday(session: Session, row: HolidayIn) -> Holiday:
     return holiday
 
 
+def _aware_ns(moment: dt.datetime, tz_name: str) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz_name))
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def upsert_planned_stop(session: Session, row: PlannedStopIn) -> PlannedStop:
+    """Same site, work center and start = the same stop (updated); times without a zone are site-local."""
+    site = site_by_code(session, row.site)
+    tz_name = site.timezone or "UTC"
+    start_ns, end_ns = _aware_ns(row.start, tz_name), _aware_ns(row.end, tz_name)
+    if end_ns <= start_ns:
+        raise InvalidInput("a planned stop must end after it starts", "end")
+    wc_id = work_center_by_path(session, row.work_center).id if row.work_center else None
+    reason_id = None
+    if row.reason:
+        reason = _one(
+            session, select(DowntimeReason).where(DowntimeReason.code == row.reason), f"reason {row.reason!r}", "reason"
+        )
+        reason_id = reason.id
+    stop = session.scalar(
+        select(PlannedStop).where(
+            PlannedStop.site_id == site.id,
+            PlannedStop.work_center_id.is_(None) if wc_id is None else PlannedStop.work_center_id == wc_id,
+            PlannedStop.start_ns == start_ns,
+        )
+    )
+    stop = stop or PlannedStop(site_id=site.id, work_center_id=wc_id, start_ns=start_ns)
+    stop.end_ns, stop.reason_id, stop.note = end_ns, reason_id, row.note
+    session.add(stop)
+    session.flush()
+    return stop
+
+
 def upsert_downtime_reason(session: Session, row: DowntimeReasonIn) -> DowntimeReason:
     reason = session.scalar(select(DowntimeReason).where(DowntimeReason.code == row.code))
     reason = reason or DowntimeReason(code=row.code)
@@ -319,5 +365,6 @@ SECTIONS: dict[str, tuple[type[Row], object]] = {
     "shifts": (ShiftIn, upsert_shift),
     "holidays": (HolidayIn, upsert_holiday),
     "downtime_reasons": (DowntimeReasonIn, upsert_downtime_reason),
+    "planned_stops": (PlannedStopIn, upsert_planned_stop),
     "scrap_reasons": (ScrapReasonIn, upsert_scrap_reason),
 }

@@ -169,24 +169,25 @@ class CalendarsForScope:
         self.session = session
         self.scope = scope
         self.sites = {sid: load_site_calendar(session, sid, default_tz) for sid in set(scope.site_ids.values())}
-        self._stops: dict[tuple[int, int], list[Span]] = {}
+        self._stops_window: Span | None = None
+        self._stop_rows: list = []
 
     def _stops_for(self, work_center_id: int, window: Span) -> list[Span]:
         """Planned stops of a work center (its own and its site's), loaded for the whole scope in one query."""
-        key = (window.start_ns, window.end_ns)
-        if key not in self._stops:
-            self._stops = {key: []}
+        if self._stops_window != window:
             ps = PlannedStop
-            rows = self.session.execute(
+            self._stop_rows = self.session.execute(
                 select(ps.site_id, ps.work_center_id, ps.start_ns, ps.end_ns).where(
                     ps.site_id.in_(set(self.scope.site_ids.values())),
                     ps.start_ns < window.end_ns,
                     ps.end_ns > window.start_ns,
                 )
             ).all()
-            self._rows = rows
+            self._stops_window = window
         site_id = self.scope.site_ids[work_center_id]
-        return [Span(a, b) for site, wc, a, b in self._rows if site == site_id and (wc is None or wc == work_center_id)]
+        return [
+            Span(a, b) for site, wc, a, b in self._stop_rows if site == site_id and (wc is None or wc == work_center_id)
+        ]
 
     def calendar(self, work_center_id: int, window: Span, base: dict[int, CalendarSpans]) -> CalendarSpans:
         site_id = self.scope.site_ids[work_center_id]

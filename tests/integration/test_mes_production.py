@@ -266,3 +266,27 @@ def test_a_long_running_state_is_rolled_at_shift_break_and_hour_edges_without_ch
     total = mes_client.get("/api/oee", params={"path": PRESS, **window}).json()["total"]
     assert total["times"]["production_s"] == (6 - 1) * 3600  # 06:00-12:00 minus the 10:00-11:00 break
     assert total["availability"] == pytest.approx(1.0)
+
+
+def test_a_planned_stop_is_planned_down_time_and_leaves_availability_alone(mes_client: TestClient) -> None:
+    setup_plant(mes_client)
+    stop = {
+        "site": "plant",
+        "work_center": PRESS,
+        "start": f"{DAY}T12:00:00Z",
+        "end": f"{DAY}T13:00:00Z",
+        "reason": "planned_maintenance",
+    }
+    response = mes_client.post("/api/master-data/planned-stops", json=stop)
+    assert response.status_code == 201, response.text
+    bad = mes_client.post("/api/master-data/planned-stops", json={**stop, "end": f"{DAY}T11:00:00Z"})
+    assert bad.status_code == 422 and bad.json()["field"] == "end"
+    state(mes_client, "06:00:00", "running")
+    state(mes_client, "12:00:00", "planned_stop")
+    state(mes_client, "13:00:00", "running")
+    state(mes_client, "14:00:00", "idle")
+    window = {"start": f"{DAY}T00:00:00Z", "end": f"{DAY}T23:59:59Z"}
+    total = mes_client.get("/api/oee", params={"path": PRESS, **window}).json()["total"]
+    assert total["times"]["planned_busy_s"] == (480 - 60 - 60) * 60  # shift - break - planned stop
+    assert total["times"]["production_s"] == (480 - 60 - 60) * 60
+    assert total["availability"] == pytest.approx(1.0)

@@ -155,6 +155,14 @@ def put_holiday(row: md.HolidayIn, _: User = SUPERVISOR, session: Session = Depe
     return _created(session, md.upsert_holiday, row)
 
 
+@router.post("/planned-stops", status_code=201)
+def put_planned_stop(
+    row: md.PlannedStopIn, _: User = SUPERVISOR, session: Session = Depends(get_session)
+) -> dict[str, Any]:
+    """Planned down time for a work center or a whole site (already recorded intervals keep their split)."""
+    return _created(session, md.upsert_planned_stop, row)
+
+
 @router.get("/downtime-reasons")
 def list_downtime_reasons(
     _: User = Depends(current_user), session: Session = Depends(get_session)
