@@ -70,7 +70,7 @@ def _fill(session: Session, ids: Sequence[int], h0: int, h1: int, threshold_ns: 
     threshold_ms = threshold_ns // 1_000_000
     sums: dict[tuple[int, int], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     bucket = micro_bucket(threshold_ns, now_ns)
-    hour = (m.start_ns / literal(HOUR_NS)).label("hour")
+    hour = (m.start_ns // HOUR_NS).label("hour")  # integer division on both databases
     closed = (
         select(m.work_center_id, hour, bucket, func.sum(m.end_ns - m.start_ns))
         .where(m.work_center_id.in_(ids), m.planned_busy.is_(True), m.end_ns.is_not(None))
@@ -86,7 +86,7 @@ def _fill(session: Session, ids: Sequence[int], h0: int, h1: int, threshold_ns: 
         for hour_ns in range(max(hour_floor(start_ns), h0), h1, HOUR_NS):
             sums[(wc, hour_ns)][name] += min(hour_ns + HOUR_NS, now_ns) - max(hour_ns, start_ns)
     startup = case((ScrapReason.category == ScrapCategory.STARTUP.value, c.reject_qty), else_=literal(0.0))
-    count_hour = (c.ts_ns / literal(HOUR_NS)).label("hour")
+    count_hour = (c.ts_ns // HOUR_NS).label("hour")
     counts = (
         select(
             c.work_center_id,
