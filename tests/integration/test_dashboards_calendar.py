@@ -29,6 +29,8 @@ from mes_lite.services.oee_query import inputs_per_work_center, resolve_scope
 from mes_lite.spans import NS_PER_S, Span
 from tests import servers
 
+pytestmark = pytest.mark.xdist_group("dashboards-calendar")  # one worker sets up the module's servers once
+
 BERLIN = ZoneInfo("Europe/Berlin")
 PLANT = """
 sites:

@@ -21,6 +21,8 @@ from tests import servers
 from tests.integration import dashboards_shift as shift_data
 from tests.integration.dashboards_shift import MACHINES, NS, SimulatedShift
 
+pytestmark = pytest.mark.xdist_group("dashboards-influx")  # one worker sets up the module's servers once
+
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 DB = "factory"
 LINES = sorted({path.split("/")[2] for _, path in MACHINES.values()})

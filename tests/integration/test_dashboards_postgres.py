@@ -29,6 +29,8 @@ from tests import servers
 from tests.integration import dashboards_shift as shift_data
 from tests.integration.dashboards_shift import MACHINES, NS, TZ, SimulatedShift
 
+pytestmark = pytest.mark.xdist_group("dashboards-postgres")  # one worker sets up the module's servers once
+
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboards"
 MICRO_STOP_S = 120.0
 LINES = sorted({path.split("/")[2] for _, path in MACHINES.values()})

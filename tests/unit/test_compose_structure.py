@@ -18,6 +18,8 @@ import yaml
 from edge_config.loader import check_config
 from tests.servers import require_program
 
+pytestmark = pytest.mark.xdist_group("compose-structure")  # one worker runs docker-compose config once
+
 REPO = Path(__file__).resolve().parents[2]
 STATEFUL = {
     "mosquitto": "/mosquitto/data",
