@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from connectors.base import LinkState
 from connectors.modbus.address import Table
 from edge_config.schema import DataType, Device, ModbusTag, SiteConfig
 from gateway.sample import Quality, Sample, Value
@@ -39,6 +40,8 @@ from gateway.sinks.uns import iso_utc_ms
 log = logging.getLogger("edgefab.writeback")
 
 CMD_LEVEL = "_cmd"
+LINK_WAIT_S = 5.0
+"""How long a write waits for a device that is (re)connecting before it fails with the link's reason."""
 RESPONSE_SUFFIX = "response"
 INTEGER_RANGES: dict[DataType, tuple[int, int]] = {
     DataType.INT16: (-(1 << 15), (1 << 15) - 1),
@@ -315,6 +318,7 @@ class WriteBack:
             return self._answer(ts_ns, user, request_id, source, tag_path, requested, "refused", str(e))
         lock = self._locks.setdefault(tag_path, asyncio.Lock())
         async with lock:
+            await self._wait_for_link(writer)
             old_value = self._latest.get(tag_path)
             try:
                 await writer.write(tag_name, value)
@@ -324,6 +328,15 @@ class WriteBack:
                 reason = f"{type(e).__name__}: {e}"
                 return self._answer(ts_ns, user, request_id, source, tag_path, requested, "failed", reason, old_value)
         return self._answer(ts_ns, user, request_id, source, tag_path, requested, "written", "", old_value, value)
+
+    async def _wait_for_link(self, writer: Writer) -> None:
+        """A command that arrives during a (re)connect waits a moment for the link instead of failing at once."""
+        health = getattr(writer, "health", None)
+        if health is None:
+            return
+        deadline = asyncio.get_running_loop().time() + LINK_WAIT_S
+        while str(health.state) != LinkState.CONNECTED.value and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
 
     def _answer(
         self,

@@ -62,6 +62,8 @@ async def test_a_started_work_order_sets_the_target_quantity_on_the_machine(
         try:
             await asyncio.wait_for(ready.wait(), 10)
             assert await asyncio.to_thread(subscriber.connected.wait, 10)
+            writeback = gateway.companions[-1]
+            await wait_until(lambda: writeback.channel.connected, 10, "the gateway's command connection")  # type: ignore[attr-defined]
             with TestClient(create_app(MesSettings(database_url=db_url)), headers=headers["supervisor"]) as client:
                 import_demo_plant(client)
                 commands = {}

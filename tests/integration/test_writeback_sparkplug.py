@@ -74,8 +74,8 @@ async def test_a_sparkplug_dcmd_writes_only_allow_listed_tags(mosquitto, tmp_pat
             await wait_until(lambda: len(writeback.audit.entries()) == 2, 5, "the refused DCMD's audit row")  # type: ignore[attr-defined]
             assert factory.modbus.write_count == 1
         finally:
-            host.loop_stop()
             host.disconnect()
+            host.loop_stop()
             gateway.request_stop()
             await asyncio.wait_for(task, 20)
     audit = AuditLog(side_files(tmp_path / "buffer.db")["audit"])
