@@ -27,6 +27,7 @@ from mes_lite.web.plant_labels import STATE_ICONS, reason_label, state_key, stat
 from mes_lite.web.session import page_user
 from mes_lite.web.sse import event_stream
 from mes_lite.web.templating import render, render_fragment, request_locale
+from mes_lite.web.writes import read_committing
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,8 +118,7 @@ def board_context(request: Request, session: Session, scope: str | None) -> dict
 
 
 def _tiles_html(request: Request, scope: str | None) -> str:
-    with request.app.state.session_factory() as session:
-        context = board_context(request, session, scope)
+    context = read_committing(request.app.state.session_factory, lambda s: board_context(request, s, scope))
     context.pop("generated_ms")  # not part of the content: only send when something else changed
     return render_fragment(request, "board/_tiles.html", context)
 
@@ -129,8 +129,7 @@ def board_page(
     scope: str | None = Query(None, description="site or site/area"),
     _user: object = Depends(page_user),
 ) -> Response:
-    with request.app.state.session_factory() as session:
-        context = board_context(request, session, scope)
+    context = read_committing(request.app.state.session_factory, lambda s: board_context(request, s, scope))
     return render(request, "board/page.html", context)
 
 

@@ -34,6 +34,7 @@ from mes_lite.web.plant_labels import STATE_ICONS, reason_label, state_key, stat
 from mes_lite.web.session import page_user
 from mes_lite.web.sse import event_stream
 from mes_lite.web.templating import render, render_fragment, request_locale
+from mes_lite.web.writes import read_committing
 
 router = APIRouter(include_in_schema=False)
 
@@ -223,15 +224,26 @@ def machine_page(
     from_ns: int | None = None,
     to_ns: int | None = None,
     _user: object = Depends(page_user),
-    session: Session = Depends(get_session),
 ) -> Response:
     """The machine's page; `from_ns`/`to_ns` (a lot trace's production window) replace the recent shifts."""
+    context = read_committing(
+        request.app.state.session_factory, lambda session: _machine_context(request, session, path, from_ns, to_ns)
+    )
+    if context is None:
+        t = translator(request_locale(request))
+        return render(request, "error.html", {"message": t("error.not_found", what=path)}, status_code=404)
+    return render(request, "machines/page.html", context)
+
+
+def _machine_context(
+    request: Request, session: Session, path: str, from_ns: int | None, to_ns: int | None
+) -> dict[str, object] | None:
     t = translator(request_locale(request))
     settings = request.app.state.settings
     try:
         work_center = work_center_by_path(session, path)
     except ServiceError:
-        return render(request, "error.html", {"message": t("error.not_found", what=path)}, status_code=404)
+        return None
     site_id = work_center.line.area.site_id
     tz = load_site_calendar(session, site_id, settings.timezone).timezone
     now_ns = time.time_ns()
@@ -303,4 +315,4 @@ def machine_page(
         "hours_of_trend": HOURS_OF_TREND,
         **_live_context(request, session, work_center, path),
     }
-    return render(request, "machines/page.html", context)
+    return context

@@ -27,3 +27,31 @@ def commit_write(session: Session, operation: Callable[[], T]) -> T:
         return operation()
 
     return commit_with_retry(session, locked)
+
+
+def read_committing(session_factory: Callable[[], Session], operation: Callable[[Session], T], attempts: int = 8) -> T:
+    """Run a page's OEE read in its own session, commit what it cached, retry a clash with the ingest.
+
+    OEE queries fill the hourly cache (`services.oee_cache`) as they read, so a board refresh
+    writes; on SQLite that write fails at once when the ingest committed since the read began.
+    Committing keeps the filled hours for the next refresh; the retry re-reads on a fresh snapshot.
+    """
+    import random
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    from mes_lite.inventory.ledger import is_transient_conflict
+
+    for attempt in range(1, attempts + 1):
+        with session_factory() as session:
+            try:
+                result = operation(session)
+                session.commit()
+                return result
+            except DBAPIError as e:
+                session.rollback()
+                if attempt == attempts or not is_transient_conflict(e):
+                    raise
+        time.sleep(min(0.01 * 2**attempt, 0.3) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")

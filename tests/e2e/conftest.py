@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 
@@ -38,16 +37,14 @@ class WebApp:
     base_url: str
     settings: MesSettings
     server: uvicorn.Server
+    tokens: dict[str, str]
 
     def api_token(self, username: str) -> dict[str, str]:
-        response = httpx.post(
-            f"{self.base_url}/api/auth/token", data={"username": username, "password": PASSWORD}, timeout=10
-        )
-        response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+        """Bearer headers of a seeded user (tokens issued by the seed, not by logging in)."""
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
 
 
-def serve(settings: MesSettings) -> Iterator[WebApp]:
+def serve(settings: MesSettings, tokens: dict[str, str] | None = None) -> Iterator[WebApp]:
     port = servers.free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
@@ -61,23 +58,28 @@ def serve(settings: MesSettings) -> Iterator[WebApp]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield WebApp(f"http://127.0.0.1:{port}", settings, server)
+        yield WebApp(f"http://127.0.0.1:{port}", settings, server, tokens or {})
     finally:
         server.should_exit = True
         thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
-def web_settings(tmp_path_factory: pytest.TempPathFactory) -> MesSettings:
+def web_seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[MesSettings, dict[str, str]]:
     path = tmp_path_factory.mktemp("web") / "mes.db"
     url = f"sqlite:///{path}"
-    seed(url)
-    return MesSettings(database_url=url, timezone="Asia/Shanghai", reorder_window_s=0.3)
+    tokens = seed(url)
+    return MesSettings(database_url=url, timezone="Asia/Shanghai", reorder_window_s=0.3), tokens
 
 
 @pytest.fixture(scope="module")
-def web_app(web_settings: MesSettings) -> Iterator[WebApp]:
-    yield from serve(web_settings)
+def web_settings(web_seeded: tuple[MesSettings, dict[str, str]]) -> MesSettings:
+    return web_seeded[0]
+
+
+@pytest.fixture(scope="module")
+def web_app(web_seeded: tuple[MesSettings, dict[str, str]]) -> Iterator[WebApp]:
+    yield from serve(*web_seeded)
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,10 @@ START_TIMEOUT_S = 30
 
 
 class LiveFactory:
-    def __init__(self, loop: asyncio.AbstractEventLoop, factory: SimulatedFactory) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, factory: SimulatedFactory, mqtt_url: str) -> None:
         self.loop = loop
         self.factory = factory
+        self.mqtt_url = mqtt_url
 
     def force_state(self, machine: str, state: str, wall_duration_s: float) -> None:
         future = asyncio.run_coroutine_threadsafe(
@@ -72,7 +73,7 @@ def live_factory(settings: MesSettings, tmp_path: Path) -> Iterator[LiveFactory]
         try:
             if not ingestor.connected.wait(10):
                 raise RuntimeError("the MES ingest did not connect to Mosquitto")
-            yield LiveFactory(loop, factory)
+            yield LiveFactory(loop, factory, mosquitto.url)
         finally:
             ingestor.stop()
 
@@ -81,7 +82,7 @@ def live_factory(settings: MesSettings, tmp_path: Path) -> Iterator[LiveFactory]
                 await gateway_task
                 await factory.stop()
 
-            asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=60)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             loop.close()

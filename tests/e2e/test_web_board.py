@@ -73,3 +73,16 @@ def test_an_operator_gives_the_stop_a_reason_in_two_taps_and_board_and_api_show_
     (tile,) = response.json()["work_centers"]
     assert tile["state"] == "fault" and tile["reason"] == "die_jam"
     screenshot(board, "board-zh-CN-reason")
+
+
+def test_the_machine_page_shows_live_tag_values_from_the_gateway(
+    web_app: WebApp, factory: LiveFactory, page_factory
+) -> None:  # type: ignore[no-untyped-def]
+    web_app.settings.mqtt_url = factory.mqtt_url  # the MES service's EDGEFAB_MES_MQTT_URL
+    page = page_factory("en")
+    page.goto(f"{web_app.base_url}/machines/{PRESS01}")
+    oil = page.locator("#machine-live tr[data-tag=oil_temp] td.value")
+    oil.wait_for(timeout=15_000)  # pushed over SSE as the gateway publishes
+    assert re.fullmatch(r"-?[\d,]+\.\d\d", oil.inner_text().strip())
+    assert page.locator("#machine-live tr[data-tag=oil_temp] td").nth(1).inner_text() == "degC"
+    screenshot(page, "machine-en-live")

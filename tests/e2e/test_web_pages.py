@@ -45,10 +45,10 @@ UNLABELLED_CONTROLS_JS = """() => Array.from(document.querySelectorAll('input,se
 @pytest.fixture(scope="module")
 def pages_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebApp]:
     url = f"sqlite:///{tmp_path_factory.mktemp('web-pages') / 'mes.db'}"
-    seed(url)
+    tokens = seed(url)
     seed_history(url, time.time_ns(), hours=14)
     seed_warehouse(url)
-    yield from serve(MesSettings(database_url=url, timezone="Asia/Shanghai"))
+    yield from serve(MesSettings(database_url=url, timezone="Asia/Shanghai"), tokens)
 
 
 def english_ui_words() -> set[str]:

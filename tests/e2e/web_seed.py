@@ -19,15 +19,21 @@ PASSWORD = "correct-horse-battery"
 PRESS01 = "dongguan/stamping/line1/press01"
 
 
-def seed(database_url: str) -> None:
-    """Master data of the demo plant, users `operator` / `supervisor` / `admin`, order WO-1001 running on press01."""
+def seed(database_url: str) -> dict[str, str]:
+    """Master data of the demo plant, users `operator` / `supervisor` / `admin`, order WO-1001 running on press01.
+
+    Returns an API token per user name, issued here so tests need not log in through the API while
+    the ingest is writing.
+    """
+    tokens: dict[str, str] = {}
     migrate(database_url)
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
             import_file(session, str(DEMO_PLANT))
             for role in ("operator", "supervisor", "admin"):
-                users.create_user(session, role, PASSWORD, role, display_name="")
+                user = users.create_user(session, role, PASSWORD, role, display_name="")
+                tokens[role] = users.issue_token(session, user, name="e2e")
             order = work_orders.create_order(session, "WO-1001", "BRK-100", PRESS01, 120_000)
             work_orders.transition(session, order.id, "release")
             work_orders.transition(session, order.id, "start")
@@ -36,6 +42,7 @@ def seed(database_url: str) -> None:
             session.commit()
     finally:
         engine.dispose()
+    return tokens
 
 
 def seed_history(database_url: str, now_ns: int, hours: float = 30, random_seed: int = 3) -> None:
