@@ -105,9 +105,9 @@ async def test_a_gateway_killed_with_9_loses_nothing_and_resends_at_most_the_bat
     log_path = tmp_path / "gateway.log"
     gateway = await start_gateway(config_path, log_path)
     try:
-        await wait_until(lambda: len(recorder.received) >= 400, 15, f"live delivery ({log_path})")
+        await wait_until(lambda: len(recorder.received) >= 400, 30, f"live delivery ({log_path})")
         gate.shut()  # the broker becomes unreachable: a backlog builds up in the buffer
-        await wait_until(lambda: unconfirmed(buffer_path) >= 1000, 15, "a backlog of 1000 samples")
+        await wait_until(lambda: unconfirmed(buffer_path) >= 1000, 30, "a backlog of 1000 samples")
         gateway.send_signal(signal.SIGKILL)
         await gateway.wait()
         received_before = set(recorder.received)
@@ -119,8 +119,8 @@ async def test_a_gateway_killed_with_9_loses_nothing_and_resends_at_most_the_bat
         gate.open()
         gateway = await start_gateway(config_path, log_path)
         received_keys = lambda: {(tag, ts) for tag, _, ts in recorder.received}  # noqa: E731
-        await wait_until(lambda: unacked <= received_keys(), 15, "the buffered samples after the restart")
-        await wait_until(lambda: len(recorder.received) >= len(received_before) + 400, 15, "live delivery again")
+        await wait_until(lambda: unacked <= received_keys(), 30, "the buffered samples after the restart")
+        await wait_until(lambda: len(recorder.received) >= len(received_before) + 400, 30, "live delivery again")
         gateway.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(gateway.wait(), 20) == 0, log_path.read_text()[-2000:]
     finally:
