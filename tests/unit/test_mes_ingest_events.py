@@ -175,7 +175,7 @@ def test_duplicated_and_shuffled_delivery_within_the_window_gives_the_same_event
     expected = translate_through_buffer(ordered, window_s=5.0)
     delivered = list(ordered)
     for i in data.draw(st.lists(st.integers(0, len(ordered) - 1), max_size=20)):
-        delivered.insert(i, ordered[i])  # QoS-1 redelivery: the same message again
+        delivered.insert(delivered.index(ordered[i]) + 1, ordered[i])  # QoS-1 redelivery: the same message again
     rng = random.Random(seed)
     # shuffle within blocks of 9 messages (3 s of source time), inside the 5 s window
     shuffled = []
