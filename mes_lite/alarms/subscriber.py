@@ -71,6 +71,7 @@ class AlarmSubscriber:
         self.topics = [f"{base}/_alarms/+", f"{base}/_alarms/+/cmd/response", f"{base}/_cmd/+/response"]
         self.client_id = client_id or f"edgefab-mes-alarms-{enterprise}-{site}"
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._batch: list[tuple[str, bytes]] = []
         self.connected = threading.Event()
         self.stopping = threading.Event()
         self.events_stored = 0
@@ -132,18 +133,24 @@ class AlarmSubscriber:
         self._drain()
 
     def _drain(self) -> None:
-        batch: list[tuple[str, bytes]] = []
+        """Store what arrived; a batch whose commit failed (database busy) is kept and tried again."""
         while True:
             try:
-                batch.append(self.inbox.get_nowait())
+                self._batch.append(self.inbox.get_nowait())
             except queue.Empty:
                 break
-        if not batch:
+        if not self._batch:
             return
         with self.sessions() as session:
-            for topic, payload in batch:
-                self._handle(session, topic, payload)
-            session.commit()
+            stored = self.events_stored
+            try:
+                for topic, payload in self._batch:
+                    self._handle(session, topic, payload)
+                session.commit()
+            except Exception:
+                self.events_stored = stored
+                raise
+        self._batch.clear()
 
     def _handle(self, session: Session, topic: str, payload: bytes) -> None:
         try:
@@ -193,9 +200,9 @@ class AlarmSubscriber:
     def wait_idle(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.inbox.empty():
+            if self.inbox.empty() and not self._batch:
                 time.sleep(POLL_S * 2)
-                if self.inbox.empty():
+                if self.inbox.empty() and not self._batch:
                     return True
             time.sleep(0.05)
         return False
