@@ -46,6 +46,10 @@ class DemoContext:
     env: dict[str, str]
     """The environment the demo config was loaded with (ports of the simulated PLCs, MQTT_URL, ...)."""
     config_path: Path = DEMO_CONFIG
+    speed: float = 1.0
+    """Simulated seconds per wall-clock second (the simulator serves cycle times divided by it)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Command-line options meant for the services (e.g. `mes_port`)."""
 
 
 @dataclass
@@ -56,8 +60,14 @@ class DemoService:
     description: str = ""
 
 
-DEMO_SERVICES: list[Callable[[DemoContext], DemoService]] = []
-"""Extra services started after the gateway, stopped before it (in reverse order)."""
+def _mes(context: DemoContext) -> DemoService:
+    from mes_lite.demo_service import demo_mes_service  # imported only when the demo runs (it is heavy)
+
+    return demo_mes_service(context)
+
+
+DEMO_SERVICES: list[Callable[[DemoContext], DemoService]] = [_mes]
+"""Extra services started before the gateway (they see its first values), stopped after it (in reverse order)."""
 
 
 # ---------------------------------------------------------------- ports and the embedded broker
@@ -166,7 +176,7 @@ class LivePrinter:
             snapshot = {machine: dict(tags) for machine, tags in sorted(self.latest.items())}
         out = []
         for machine_path, tags in snapshot.items():
-            if "/_gateway/" in f"{machine_path}/":
+            if any(part.startswith("_") for part in machine_path.split("/")):  # _gateway status, _cmd, _alarms
                 continue
             fields = [f"{tag}={_short(tags[tag])}" for tag in SHOWN_TAGS if tag in tags]
             out.append(f"{machine_path.rsplit('/', 1)[-1]:<9} {_short(tags.get('state', '?')):<13} {'  '.join(fields)}")
@@ -189,6 +199,7 @@ async def run_demo(
     mqtt_port: int = 0,
     print_every_s: float = 3.0,
     health_port: int | None = None,
+    service_options: dict[str, Any] | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM or `duration_s`."""
     from edge_config.loader import load_config
@@ -233,6 +244,22 @@ async def run_demo(
                 f"MQTT broker: embedded amqtt on {mqtt_url} (subscribe with: mosquitto_sub -p {broker.port} -t '#' -v)"
             )
 
+        # Services and the printer subscribe before the gateway publishes, so they see every tag's first
+        # value (an unchanged value is not published again: a late subscriber would miss a steady state).
+        context = DemoContext(config=config, mqtt_url=mqtt_url, data_dir=data_dir, env=env, speed=speed,
+                              options=dict(service_options or {}))  # fmt: skip
+        services: list[DemoService] = []
+        for make_service in DEMO_SERVICES:
+            service = make_service(context)
+            await service.start()
+            stack.push_async_callback(service.stop)
+            services.append(service)
+            print(f"{service.name}: {service.description}")
+
+        printer = LivePrinter(mqtt_url, f"{config.site.enterprise}/{config.site.site}/#")
+        printer.start()
+        stack.callback(printer.stop)
+
         gateway = Gateway(config, health_port=free_port(DEFAULT_HEALTH_PORT) if health_port is None else health_port)
         ready = asyncio.Event()
         gateway_task = asyncio.create_task(gateway.run(install_signal_handlers=False, ready=ready))
@@ -247,16 +274,6 @@ async def run_demo(
             gateway_task.result()  # raises what stopped it
         print(f"gateway: health http://127.0.0.1:{gateway.health_port}/healthz, metrics /metrics")
 
-        context = DemoContext(config=config, mqtt_url=mqtt_url, data_dir=data_dir, env=env)
-        for make_service in DEMO_SERVICES:
-            service = make_service(context)
-            await service.start()
-            stack.push_async_callback(service.stop)
-            print(f"{service.name}: {service.description}")
-
-        printer = LivePrinter(mqtt_url, f"{config.site.enterprise}/{config.site.site}/#")
-        printer.start()
-        stack.callback(printer.stop)
         print("live values (Ctrl-C to stop):")
         started = time.monotonic()
         while not stop.is_set():
@@ -267,7 +284,8 @@ async def run_demo(
             if gateway_task.done():
                 gateway_task.result()
                 break
-            print(f"--- t={time.monotonic() - started:5.0f} s, {printer.messages} MQTT messages")
+            links = "".join(f" | {s.name}: {s.description}" for s in services)
+            print(f"--- t={time.monotonic() - started:5.0f} s, {printer.messages} MQTT messages{links}")
             for line in printer.lines():
                 print("  " + line)
         print("stopping ...")

@@ -74,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--mqtt-port", type=int, default=0, help="embedded broker port (default: 1883 if free, else any)")
     demo.add_argument("--print-every", type=float, default=3.0, metavar="S", help="seconds between live lines")
     demo.add_argument("--health-port", type=int, default=None, help="gateway health port (default: 9108 if free)")
+    demo.add_argument("--mes-port", type=int, default=None, help="MES web and API port (default: 8000 if free; 0 = any)")
     demo.add_argument("--log-format", choices=["text", "json"], default="text")
     demo.set_defaults(func=_demo)
 
@@ -181,7 +182,8 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail(f"--speed must be positive, got {args.speed}")
     try:
         asyncio.run(run_demo(duration_s=args.duration, speed=args.speed, mqtt_port=args.mqtt_port,
-                             print_every_s=args.print_every, health_port=args.health_port))  # fmt: skip
+                             print_every_s=args.print_every, health_port=args.health_port,
+                             service_options={"mes_port": args.mes_port}))  # fmt: skip
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return 1
