@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+DEMO_ARGS ?=             # e.g. make demo DEMO_ARGS="--duration 60 --mes-port 8080"
 
 .PHONY: demo test lint install clean
 
@@ -13,8 +14,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: install            ## simulated factory + gateway + embedded MQTT + MES on SQLite
-	$(VENV)/bin/edgefab demo
+demo: install            ## simulated factory + gateway + embedded MQTT + MES on SQLite (until Ctrl-C)
+	$(VENV)/bin/edgefab demo $(DEMO_ARGS)
 
 test: install            ## the whole test suite (real servers on loopback)
 	$(PY) -m ruff check .
