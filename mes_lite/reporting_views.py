@@ -25,6 +25,7 @@ from __future__ import annotations
 OBJECTS = (
     "edgefab_oee(timestamptz, timestamptz, text, double precision, timestamptz, text)",
     "edgefab_oee_inputs(timestamptz, timestamptz, double precision, timestamptz, text)",
+    "edgefab_oee_inputs_ns(bigint, bigint, bigint, bigint, text)",
     "edgefab_calendar_ns(integer, integer, bigint, bigint, text)",
     "edgefab_ns(timestamptz)",
 )
@@ -104,46 +105,47 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- OEE inputs (seconds and quantities) per active work center: see oee_query.inputs_per_work_center
-CREATE OR REPLACE FUNCTION edgefab_oee_inputs(
-  window_from timestamptz,
-  window_to timestamptz,
-  micro_stop_threshold_s double precision DEFAULT 120,
-  at_time timestamptz DEFAULT now(),
-  default_tz text DEFAULT 'UTC'
+-- (nanosecond bounds as plain arguments so that the planner uses the indexes on end_ns and ts_ns)
+CREATE OR REPLACE FUNCTION edgefab_oee_inputs_ns(
+  ws bigint, we bigint, now_ns bigint, micro_ns bigint, default_tz text
 ) RETURNS TABLE (
-  work_center_id integer, site text, area text, line text, machine text, path text,
-  planned_operation_s double precision, planned_down_s double precision,
-  production_s double precision, micro_stop_s double precision, setup_s double precision,
-  fault_s double precision, idle_s double precision,
-  produced_qty double precision, reject_qty double precision, startup_reject_qty double precision,
-  ideal_production_s double precision
+@INPUT_COLUMNS@
 )
 LANGUAGE sql STABLE AS $$
-  WITH params AS (
-    SELECT edgefab_ns(window_from) AS ws,
-           least(edgefab_ns(window_to), greatest(edgefab_ns(at_time), edgefab_ns(window_from))) AS we,
-           edgefab_ns(at_time) AS now_ns,
-           (micro_stop_threshold_s * 1e9)::bigint AS micro_ns
-  ),
-  wcs AS (
+  WITH wcs AS (
     SELECT wc.id, s.id AS site_id, s.code AS site, a.code AS area, l.code AS line, wc.code AS machine
     FROM work_centers wc JOIN lines l ON l.id = wc.line_id JOIN areas a ON a.id = l.area_id
     JOIN sites s ON s.id = a.site_id
     WHERE wc.active
   ),
-  states AS (
-    SELECT m.work_center_id,
-           CASE WHEN m.category IN ('fault', 'idle')
-                 AND coalesce(m.episode_ns, coalesce(m.end_ns, p.now_ns) - m.start_ns) < p.micro_ns
-                THEN 'micro' ELSE m.category END AS bucket,
-           least(coalesce(m.end_ns, least(p.now_ns, p.we)), p.we) - greatest(m.start_ns, p.ws) AS clipped_ns
-    FROM machine_state_intervals m CROSS JOIN params p
-    WHERE m.work_center_id IN (SELECT id FROM wcs) AND m.planned_busy
-      AND m.start_ns < p.we AND m.start_ns < p.now_ns AND (m.end_ns > p.ws OR m.end_ns IS NULL)
+  intervals AS (  -- closed ones ending inside or after the window, and the open ones (two index scans)
+    SELECT m.work_center_id, m.start_ns, m.end_ns, m.category, m.episode_ns
+    FROM machine_state_intervals m
+    WHERE m.work_center_id IN (SELECT id FROM wcs) AND m.end_ns > ws AND m.start_ns < we AND m.planned_busy
+      AND m.start_ns < now_ns
+    UNION ALL
+    SELECT m.work_center_id, m.start_ns, m.end_ns, m.category, m.episode_ns
+    FROM machine_state_intervals m
+    WHERE m.work_center_id IN (SELECT id FROM wcs) AND m.end_ns IS NULL AND m.start_ns < we AND m.planned_busy
+      AND m.start_ns < now_ns
   ),
-  state_sums AS (
-    SELECT work_center_id, bucket, greatest(0, sum(clipped_ns)) / 1e9 AS seconds
-    FROM states GROUP BY work_center_id, bucket
+  states AS (
+    SELECT i.work_center_id,
+           CASE WHEN i.category IN ('fault', 'idle')
+                 AND coalesce(i.episode_ns, coalesce(i.end_ns, now_ns) - i.start_ns) < micro_ns
+                THEN 'micro' ELSE i.category END AS bucket,
+           least(coalesce(i.end_ns, least(now_ns, we)), we) - greatest(i.start_ns, ws) AS clipped_ns
+    FROM intervals i
+  ),
+  state_sums AS (  -- per bucket: max(0, sum) as in oee_query.state_sums
+    SELECT work_center_id,
+           greatest(0, coalesce(sum(clipped_ns) FILTER (WHERE bucket = 'production'), 0)) / 1e9 AS production_s,
+           greatest(0, coalesce(sum(clipped_ns) FILTER (WHERE bucket = 'micro'), 0)) / 1e9 AS micro_s,
+           greatest(0, coalesce(sum(clipped_ns) FILTER (WHERE bucket = 'setup'), 0)) / 1e9 AS setup_s,
+           greatest(0, coalesce(sum(clipped_ns) FILTER (WHERE bucket = 'fault'), 0)) / 1e9 AS fault_s,
+           greatest(0, coalesce(sum(clipped_ns) FILTER (WHERE bucket = 'idle'), 0)) / 1e9 AS idle_s,
+           greatest(0, coalesce(sum(clipped_ns) FILTER (WHERE bucket = 'planned_down'), 0)) / 1e9 AS planned_down_s
+    FROM states GROUP BY work_center_id
   ),
   counts AS (
     SELECT c.work_center_id,
@@ -151,26 +153,42 @@ LANGUAGE sql STABLE AS $$
            sum(c.reject_qty) AS reject,
            sum(CASE WHEN sr.category = 'startup' THEN c.reject_qty ELSE 0 END) AS startup,
            sum(c.produced_qty * coalesce(c.ideal_cycle_time_s, 0)) AS ideal
-    FROM production_counts c CROSS JOIN params p
+    FROM production_counts c
     LEFT JOIN scrap_reasons sr ON sr.id = c.scrap_reason_id
-    WHERE c.work_center_id IN (SELECT id FROM wcs) AND c.planned_busy AND c.ts_ns >= p.ws AND c.ts_ns < p.we
+    WHERE c.work_center_id IN (SELECT id FROM wcs) AND c.planned_busy AND c.ts_ns >= ws AND c.ts_ns < we
     GROUP BY c.work_center_id
   )
   SELECT wcs.id, wcs.site::text, wcs.area::text, wcs.line::text, wcs.machine::text,
          concat_ws('/', wcs.site, wcs.area, wcs.line, wcs.machine),
-         cal.planned_operation_ns / 1e9,
-         cal.planned_down_ns / 1e9 + coalesce((SELECT seconds FROM state_sums x
-                                              WHERE x.work_center_id = wcs.id AND x.bucket = 'planned_down'), 0),
-         coalesce((SELECT seconds FROM state_sums x WHERE x.work_center_id = wcs.id AND x.bucket = 'production'), 0),
-         coalesce((SELECT seconds FROM state_sums x WHERE x.work_center_id = wcs.id AND x.bucket = 'micro'), 0),
-         coalesce((SELECT seconds FROM state_sums x WHERE x.work_center_id = wcs.id AND x.bucket = 'setup'), 0),
-         coalesce((SELECT seconds FROM state_sums x WHERE x.work_center_id = wcs.id AND x.bucket = 'fault'), 0),
-         coalesce((SELECT seconds FROM state_sums x WHERE x.work_center_id = wcs.id AND x.bucket = 'idle'), 0),
+         (cal.planned_operation_ns / 1e9)::double precision,
+         (cal.planned_down_ns / 1e9 + coalesce(ss.planned_down_s, 0))::double precision,
+         coalesce(ss.production_s, 0)::double precision, coalesce(ss.micro_s, 0)::double precision,
+         coalesce(ss.setup_s, 0)::double precision, coalesce(ss.fault_s, 0)::double precision,
+         coalesce(ss.idle_s, 0)::double precision,
          coalesce(cn.produced, 0), coalesce(cn.reject, 0), coalesce(cn.startup, 0), coalesce(cn.ideal, 0)
-  FROM wcs CROSS JOIN params p
-  CROSS JOIN LATERAL edgefab_calendar_ns(wcs.site_id, wcs.id, p.ws, p.we, default_tz) cal
+  FROM wcs
+  CROSS JOIN LATERAL edgefab_calendar_ns(wcs.site_id, wcs.id, ws, we, default_tz) cal
+  LEFT JOIN state_sums ss ON ss.work_center_id = wcs.id
   LEFT JOIN counts cn ON cn.work_center_id = wcs.id
   ORDER BY wcs.site, wcs.area, wcs.line, wcs.machine
+$$;
+
+CREATE OR REPLACE FUNCTION edgefab_oee_inputs(
+  window_from timestamptz,
+  window_to timestamptz,
+  micro_stop_threshold_s double precision DEFAULT 120,
+  at_time timestamptz DEFAULT now(),
+  default_tz text DEFAULT 'UTC'
+) RETURNS TABLE (
+@INPUT_COLUMNS@
+)
+LANGUAGE sql STABLE AS $$
+  SELECT * FROM edgefab_oee_inputs_ns(
+    edgefab_ns(window_from),
+    least(edgefab_ns(window_to), greatest(edgefab_ns(at_time), edgefab_ns(window_from))),
+    edgefab_ns(at_time),
+    (micro_stop_threshold_s * 1e9)::bigint,
+    default_tz)
 $$;
 
 -- OEE per machine, line, area or site: inputs summed, KPIs computed once (see mes_lite.oee.compute)
@@ -317,6 +335,16 @@ CREATE OR REPLACE VIEW edgefab_stock_low AS
   SELECT material, location, on_hand, min_quantity, reorder_quantity, unit
   FROM levels WHERE on_hand <= min_quantity;
 """
+
+
+INPUT_COLUMNS = """\
+  work_center_id integer, site text, area text, line text, machine text, path text,
+  planned_operation_s double precision, planned_down_s double precision,
+  production_s double precision, micro_stop_s double precision, setup_s double precision,
+  fault_s double precision, idle_s double precision,
+  produced_qty double precision, reject_qty double precision, startup_reject_qty double precision,
+  ideal_production_s double precision"""
+CREATE_SQL = CREATE_SQL.replace("@INPUT_COLUMNS@", INPUT_COLUMNS)
 
 
 def drop_sql() -> str:

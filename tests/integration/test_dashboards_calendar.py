@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from mes_lite import reporting_views
 from mes_lite.db import make_engine, session_factory
 from mes_lite.models import PlannedStop, Site, WorkCenter
 from mes_lite.schema import alembic_config, migrate
@@ -160,12 +161,13 @@ def test_the_dashboards_branch_downgrades_cleanly_and_upgrades_again(postgres_ur
     engine = make_engine(postgres_url)
     try:
         with engine.connect() as connection:
-            assert connection.scalar(text(names)) == 4 and connection.scalar(text(views)) == 8
+            assert connection.scalar(text(names)) == len(reporting_views.OBJECTS)
+            assert connection.scalar(text(views)) == len(reporting_views.VIEWS)
         command.downgrade(config, "dashboards@base")
         with engine.connect() as connection:
             assert connection.scalar(text(names)) == 0 and connection.scalar(text(views)) == 0
         migrate(postgres_url)
         with engine.connect() as connection:
-            assert connection.scalar(text(names)) == 4
+            assert connection.scalar(text(names)) == len(reporting_views.OBJECTS)
     finally:
         engine.dispose()
