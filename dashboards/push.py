@@ -74,7 +74,7 @@ def postgres_datasource(url: str) -> dict[str, Any]:
         "access": "proxy",
         "url": f"{parts.hostname}:{parts.port or 5432}",
         "user": unquote(parts.username or ""),
-        "jsonData": {"database": parts.path.strip("/"), "sslmode": "disable", "postgresVersion": 1600},
+        "jsonData": {"database": parts.path.strip("/"), "sslmode": "disable", "postgresVersion": 1500},
     }
     if parts.password:
         source["secureJsonData"] = {"password": unquote(parts.password)}
