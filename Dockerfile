@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # edgefab: gateway, MES and simulator in one small image (python:3.11-slim, non-root).
 # Multi-stage: wheels are built in the first stage, the final image gets only the installed
 # packages (no compilers, no pip cache). Builds on linux/arm64 (Raspberry Pi) and linux/amd64.
