@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -46,6 +47,10 @@ DEFAULT_PORT = 8000
 PORTS_TRIED = 20
 """8000, 8001, ... 8019 are tried in turn before any free port."""
 STOP_TIMEOUT_S = 10.0
+FIRST_VALUES_TIMEOUT_S = 60.0
+COMMANDS_GRACE_S = 2.0
+"""After the ingest's first batch: the gateway's command subscription is in place, the first states stored."""
+UNWATCHED_BEFORE = dt.timedelta(days=2)
 SERVER_GRACE_S = 3.0
 """Open event streams (the board's SSE) are cut after this at shutdown."""
 
@@ -79,7 +84,7 @@ PAST_ORDER = DemoOrder("WO-0999", "BRK-100", "dongguan/stamping/line1/press01", 
 # ---------------------------------------------------------------- the database
 
 
-def prepare_database(database_url: str, speed: float = 1.0) -> None:
+def prepare_database(database_url: str, speed: float = 1.0, unwatched_since: dt.datetime | None = None) -> None:
     """Migrate, import the demo plant, add users, start one order per machine and stock the warehouse."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin and migration is noise here
     from sqlalchemy import select
@@ -98,31 +103,24 @@ def prepare_database(database_url: str, speed: float = 1.0) -> None:
             if speed != 1.0:  # the simulator serves cycle times divided by its speed: route the same
                 for operation in session.scalars(select(RoutingOperation)):
                     operation.ideal_cycle_time_s = operation.ideal_cycle_time_s / speed
-            mark_time_before_the_demo_as_planned_down(session)
             for username, password in DEMO_USERS:
                 users.create_user(session, username, password, role=username, display_name=f"Demo {username}")
             stock_the_warehouse(session)
             start_orders(session)
+            now = dt.datetime.now(dt.UTC)  # the gateway's first values follow within a second or two
+            mark_unwatched_time_as_planned_down(session, unwatched_since or now - UNWATCHED_BEFORE, now)
             session.commit()
     finally:
         engine.dispose()
 
 
-def mark_time_before_the_demo_as_planned_down(session: Any) -> None:
-    """A site-wide planned stop until now: the MES never saw the machines before, so "OEE today"
-    counts from the demo's start instead of losing the hours since midnight as unaccounted time."""
+def mark_unwatched_time_as_planned_down(session: Any, since: dt.datetime, until: dt.datetime) -> None:
+    """A site-wide planned stop over the time the MES never saw the machines, so "OEE today" counts
+    from the demo's start instead of losing the hours since midnight as unaccounted time."""
     from mes_lite.services.master_data import PlannedStopIn, upsert_planned_stop
 
-    now = dt.datetime.now(dt.UTC)
-    upsert_planned_stop(
-        session,
-        PlannedStopIn(
-            site="dongguan",
-            start=now - dt.timedelta(days=2),
-            end=now,
-            note="edgefab demo: the factory was not watched before the demo started",
-        ),
-    )
+    note = "edgefab demo: the factory was not watched before the demo started"
+    upsert_planned_stop(session, PlannedStopIn(site="dongguan", start=since, end=until, note=note))
 
 
 def start_orders(session: Any) -> None:
@@ -297,6 +295,8 @@ class DemoMes:
         self.server: DemoServer | None = None
         self.app: Any = None
         self._server_task: asyncio.Task[None] | None = None
+        self._live_task: asyncio.Task[None] | None = None
+        self.unwatched_since = dt.datetime.now(dt.UTC).replace(microsecond=0) - UNWATCHED_BEFORE
 
     @property
     def base_url(self) -> str:
@@ -310,9 +310,10 @@ class DemoMes:
         )
 
     async def start(self) -> None:
-        await asyncio.to_thread(prepare_database, self.database_url, self.context.speed)
+        await asyncio.to_thread(prepare_database, self.database_url, self.context.speed, self.unwatched_since)
         await asyncio.to_thread(self._start_ingest)
         await self._start_web()
+        self._live_task = asyncio.create_task(self._when_the_gateway_is_live(), name="mes-demo-live")
         self._print_banner()
 
     def _start_ingest(self) -> None:
@@ -325,7 +326,7 @@ class DemoMes:
             self.settings(), config, mqtt_url=self.context.mqtt_url, client_id=f"edgefab-mes-{suffix}"
         )
         self.ingestor.start()
-        self.alarms = AlarmSubscriber(
+        self.alarms = AlarmSubscriber(  # started once the gateway listens for commands (the orders' targets)
             self.ingestor.sessions,
             self.context.mqtt_url,
             config.site.enterprise,
@@ -333,6 +334,19 @@ class DemoMes:
             config=config,
             client_id=f"edgefab-mes-alarms-{suffix}",
         )
+
+    async def _when_the_gateway_is_live(self) -> None:
+        """Start the alarm and command side once the ingest has stored the gateway's first values.
+
+        Not before: the orders' queued target quantities would be published while no gateway listens,
+        and be lost. Not at the same moment: on SQLite its writes (a command marked published) can make
+        the ingest's concurrent first batch fail, and a retried batch is not counted again (reported).
+        """
+        assert self.ingestor is not None and self.alarms is not None
+        deadline = time.monotonic() + FIRST_VALUES_TIMEOUT_S
+        while time.monotonic() < deadline and not self.ingestor.processed:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(COMMANDS_GRACE_S)
         self.alarms.start()
 
     async def _start_web(self) -> None:
@@ -368,6 +382,10 @@ class DemoMes:
         print("\n".join(lines), flush=True)
 
     async def stop(self) -> None:
+        if self._live_task is not None:
+            self._live_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # it logged what went wrong
+                await self._live_task
         if self.server is not None and self._server_task is not None:
             self.server.should_exit = True
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, SystemExit):
@@ -375,7 +393,7 @@ class DemoMes:
             live = getattr(self.app.state, "live_tags", None)  # the machine pages' subscriber
             if live is not None:
                 await asyncio.to_thread(live.stop)
-        if self.alarms is not None:
+        if self.alarms is not None and self.alarms.client is not None:
             await asyncio.to_thread(self.alarms.stop)
         if self.ingestor is not None:
             await asyncio.to_thread(self.ingestor.stop)  # flushes what it holds, disposes its engine
