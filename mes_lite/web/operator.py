@@ -9,11 +9,13 @@ with supervisors. Each post answers with a redirect back to the station (post/re
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,10 +39,12 @@ from mes_lite.web import alarms_view
 from mes_lite.web.board import line_paths
 from mes_lite.web.plant_labels import STATE_ICONS, reason_label, state_key, state_label
 from mes_lite.web.session import require_page_role, verify_csrf
+from mes_lite.web.sse import event_stream
 from mes_lite.web.templating import finish_response, render, request_locale
 from mes_lite.web.writes import commit_write
 
 router = APIRouter(include_in_schema=False)
+STATION_POLL_S = 1.0
 operator_user = require_page_role("operator")
 
 OPERATOR_ACTIONS = ("start", "pause", "resume", "complete")
@@ -102,6 +106,48 @@ def choose_work_center(
             machines.append({"path": f"{line}/{wc.code}", "code": wc.code, "line": line})
     machines.sort(key=lambda m: (m["line"], m["code"]))
     return render(request, "operator/choose.html", {"machines": machines})
+
+
+def station_signature(session: Session, path: str) -> str:
+    """What the station shows that others can change: the current state interval and its reason, the orders' statuses."""
+    work_center = work_center_by_path(session, path)
+    interval = session.scalar(
+        select(MachineStateInterval).where(
+            MachineStateInterval.work_center_id == work_center.id, MachineStateInterval.end_ns.is_(None)
+        )
+    )
+    orders = session.execute(
+        select(WorkOrder.id, WorkOrder.status)
+        .where(WorkOrder.work_center_id == work_center.id, WorkOrder.status.in_(VISIBLE_STATUSES))
+        .order_by(WorkOrder.id)
+    ).all()
+    state = (interval.state, interval.reason_id) if interval else None
+    return repr(
+        (
+            state,
+            [tuple(o) for o in orders],
+            sorted(a.key for a in alarms_view.active_alarms_by_work_center(session).get(work_center.id, [])),
+        )
+    )
+
+
+@router.get("/operator/{path:path}/events")
+async def station_events(request: Request, path: str, _user: User = Depends(operator_user)) -> StreamingResponse:
+    """`event: changed` when the machine's state, its reason, its orders or its alarms changed: the tablet reloads."""
+
+    def signature() -> str:
+        with request.app.state.session_factory() as session:
+            return station_signature(session, path)
+
+    async def changes() -> AsyncIterator[tuple[str, str]]:
+        first = await asyncio.to_thread(signature)
+        while True:
+            await asyncio.sleep(STATION_POLL_S)
+            now = await asyncio.to_thread(signature)
+            yield ("changed", "") if now != first else ("", "")
+            first = now
+
+    return event_stream(request, changes())
 
 
 @router.get("/operator/{path:path}")

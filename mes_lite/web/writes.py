@@ -13,9 +13,23 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from mes_lite.inventory.ledger import begin_write, commit_with_retry
+from mes_lite.inventory.ledger import commit_with_retry
 
 T = TypeVar("T")
+
+
+def take_write_lock(session: Session) -> None:
+    """Start the session's transaction as BEGIN IMMEDIATE on SQLite: wait for other writers now, not fail later.
+
+    Call it before the transaction's first statement. The engine's `begin` hook (mes_lite.db) has
+    already sent a plain BEGIN, which took no lock yet, so it is ended and replaced; that is also
+    why `inventory.ledger.begin_write`, which checks `in_transaction`, does nothing here.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql("COMMIT")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def commit_write(session: Session, operation: Callable[[], T]) -> T:
@@ -23,7 +37,7 @@ def commit_write(session: Session, operation: Callable[[], T]) -> T:
     session.commit()
 
     def locked() -> T:
-        begin_write(session)
+        take_write_lock(session)
         return operation()
 
     return commit_with_retry(session, locked)
@@ -34,7 +48,8 @@ def read_committing(session_factory: Callable[[], Session], operation: Callable[
 
     OEE queries fill the hourly cache (`services.oee_cache`) as they read, so a board refresh
     writes; on SQLite that write fails at once when the ingest committed since the read began.
-    Committing keeps the filled hours for the next refresh; the retry re-reads on a fresh snapshot.
+    Committing keeps the filled hours for the next refresh. A retry takes the write lock first
+    (BEGIN IMMEDIATE), so it waits for the ingest's commit instead of losing the race again.
     """
     import random
     import time
@@ -46,6 +61,8 @@ def read_committing(session_factory: Callable[[], Session], operation: Callable[
     for attempt in range(1, attempts + 1):
         with session_factory() as session:
             try:
+                if attempt > 1:
+                    take_write_lock(session)
                 result = operation(session)
                 session.commit()
                 return result

@@ -52,13 +52,19 @@ def test_the_board_shows_a_state_change_of_the_simulated_factory_within_seconds(
 def test_an_operator_gives_the_stop_a_reason_in_two_taps_and_board_and_api_show_it(
     web_app: WebApp, factory: LiveFactory, page_factory
 ) -> None:  # type: ignore[no-untyped-def]
-    factory.force_state("press01", "fault", wall_duration_s=120)
+    factory.force_state("press01", "running", wall_duration_s=60)
+    tablet = page_factory("zh-CN", viewport={"width": 1280, "height": 800})
+    login(tablet, web_app.base_url, "operator", f"/operator/{PRESS01}")
+    label = tablet.locator("[data-role=state-label]")
+    tablet.wait_for_function("document.querySelector('[data-role=state-label]').textContent.includes('运行')")
+
+    factory.force_state("press01", "fault", wall_duration_s=120)  # the tablet notices by itself (SSE, reload)
+    tablet.get_by_role("heading", name="设备为什么停机？").wait_for(timeout=10_000)
+    assert label.inner_text().strip().endswith("故障")
     board = page_factory("zh-CN")
     board.goto(f"{web_app.base_url}/board")
     board.wait_for_function(f"document.querySelector('{TILE}').dataset.state === 'fault'", timeout=10_000)
 
-    tablet = page_factory("zh-CN", viewport={"width": 1280, "height": 800})
-    login(tablet, web_app.base_url, "operator", f"/operator/{PRESS01}")
     tablet.get_by_role("radio", name="卡模").check()  # tap 1: the reason
     tablet.get_by_role("button", name="确认原因").click()  # tap 2: confirm
     tablet.locator(".notice-ok").wait_for()
