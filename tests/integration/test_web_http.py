@@ -150,3 +150,56 @@ def test_the_board_event_stream_sends_tiles_as_server_sent_events(tmp_path: Path
         data = "\n".join(x[len("data: ") :] for x in lines if x.startswith("data: "))
         assert data.count('class="tile ') == 4 and "No data from this machine yet" in data
         assert "WO-1001" in data, "the running order is on its tile"
+
+
+def test_operator_posts_start_an_order_give_a_reason_and_report_scrap_on_both_databases(
+    web: TestClient, mes_settings: MesSettings
+) -> None:
+    import time
+
+    from sqlalchemy import select
+
+    from mes_lite.models import MachineStateInterval, ScrapReport, WorkOrder
+    from mes_lite.services import work_orders
+    from mes_lite.services.production import ProductionRecorder
+
+    engine = make_engine(mes_settings.database_url)
+    now = time.time_ns()
+    with session_factory(engine)() as session:
+        order = work_orders.create_order(session, "WO-7", "BRK-100", PRESS01, 100)
+        work_orders.transition(session, order.id, "release")
+        recorder = ProductionRecorder()
+        wc = order.work_center_id
+        recorder.record_state(session, wc, "fault", now - 60 * 10**9)
+        session.commit()
+        order_id = order.id
+    log_in(web, "operator")
+    station = f"/operator/{PRESS01}"
+    token = csrf_of(web, station)
+    interval_id = re.search(r'name="interval_id" value="(\d+)"', web.get(station).text).group(1)
+
+    started = web.post(f"{station}/orders/{order_id}/start", data={"csrf_token": token})
+    assert started.status_code == 303 and started.headers["location"].endswith("done=start")
+    reason = web.post(f"{station}/reason", data={"csrf_token": token, "interval_id": interval_id, "reason": "die_jam"})
+    assert reason.headers["location"].endswith("done=reason")
+    with session_factory(engine)() as session:
+        recorder = ProductionRecorder()
+        recorder.record_count(session, wc, now - 30 * 10**9, 20, 0, work_order=session.get(WorkOrder, order_id))
+        session.commit()
+    scrap = web.post(
+        f"{station}/scrap", data={"csrf_token": token, "order_id": order_id, "quantity": "3", "reason": "burr"}
+    )
+    assert scrap.headers["location"].endswith("done=scrap")
+    too_much = web.post(
+        f"{station}/scrap", data={"csrf_token": token, "order_id": order_id, "quantity": "99", "reason": "burr"}
+    )
+    assert too_much.headers["location"].endswith("failed=scrap")
+    released_only = web.post(f"{station}/orders/{order_id}/close", data={"csrf_token": token})
+    assert released_only.headers["location"].endswith("failed=action"), "closing is not an operator action"
+
+    with session_factory(engine)() as session:
+        assert session.get(WorkOrder, order_id).status == "running"
+        interval = session.get(MachineStateInterval, int(interval_id))
+        assert interval.reason_id is not None and interval.reason_set_by_id is not None
+        assert [r.quantity for r in session.scalars(select(ScrapReport))] == [3]
+    engine.dispose()
