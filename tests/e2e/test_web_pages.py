@@ -129,7 +129,7 @@ def test_the_operator_runs_orders_and_reports_scrap_and_refusals_change_nothing(
     assert page.get_by_role("alert").inner_text().startswith("The order could not be started")
     assert wo2.locator("[data-role=order-status]").inner_text() == "Released", "a refused start changes nothing"
 
-    wo1.get_by_role("button", name="⏸ Pause").click()
+    wo1.get_by_role("button", name="‖ Pause").click()
     assert wo1.locator("[data-role=order-status]").inner_text() == "Paused"
     wo2.get_by_role("button", name="▶ Start").click()
     assert wo2.locator("[data-role=order-status]").inner_text() == "Running"
