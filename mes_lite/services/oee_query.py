@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from mes_lite.models import (
@@ -78,6 +78,24 @@ def _clip(column_start, column_end, window: Span):  # type: ignore[no-untyped-de
     return end - start
 
 
+def overlapping(window: Span) -> tuple[tuple, tuple]:
+    """Conditions for intervals overlapping `window`, as two index-friendly sets: closed and open.
+
+    A closed interval never spans more than one hour (it is split at hours when it ends), so it
+    starts less than an hour before the window: a range on (work_center_id, start_ns). Open
+    intervals are found on (work_center_id, end_ns IS NULL). One OR of both would make SQLite scan.
+    """
+    m = MachineStateInterval
+    closed = (
+        m.end_ns.is_not(None),
+        m.start_ns >= window.start_ns - oee_cache.HOUR_NS,
+        m.start_ns < window.end_ns,
+        m.end_ns > window.start_ns,
+    )
+    still_open = (m.end_ns.is_(None), m.start_ns < window.end_ns)
+    return closed, still_open
+
+
 def state_sums(
     session: Session, work_center_ids: Sequence[int], window: Span, micro_stop_threshold_s: float, now_ns: int
 ) -> dict[int, dict[str, float]]:
@@ -86,20 +104,15 @@ def state_sums(
     end = func.coalesce(m.end_ns, literal(min(now_ns, window.end_ns)))
     clipped = _clip(m.start_ns, end, window)
     bucket = oee_cache.micro_bucket(int(micro_stop_threshold_s * NS_PER_S), now_ns)
-    statement = (
-        select(m.work_center_id, bucket.label("bucket"), func.sum(clipped))
-        .where(
-            m.work_center_id.in_(work_center_ids),
-            m.planned_busy.is_(True),
-            m.start_ns < window.end_ns,
-            m.start_ns < now_ns,
-            or_(m.end_ns > window.start_ns, m.end_ns.is_(None)),
-        )
-        .group_by(m.work_center_id, bucket)
-    )
     result: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for wc_id, name, total_ns in session.execute(statement):
-        result[wc_id][name] += max(0, int(total_ns or 0)) / NS_PER_S
+    for conditions in overlapping(window):
+        statement = (
+            select(m.work_center_id, bucket.label("bucket"), func.sum(clipped))
+            .where(m.work_center_id.in_(work_center_ids), m.planned_busy.is_(True), m.start_ns < now_ns, *conditions)
+            .group_by(m.work_center_id, bucket)
+        )
+        for wc_id, name, total_ns in session.execute(statement):
+            result[wc_id][name] += max(0, int(total_ns or 0)) / NS_PER_S
     return result
 
 
@@ -350,23 +363,23 @@ def downtime_pareto_query(
     m = MachineStateInterval
     end = func.coalesce(m.end_ns, literal(min(now_ns, window.end_ns)))
     clipped = _clip(m.start_ns, end, window)
-    statement = (
-        select(DowntimeReason.code, m.state, func.sum(clipped), func.count())
-        .outerjoin(DowntimeReason, m.reason_id == DowntimeReason.id)
-        .where(
-            m.work_center_id.in_(scope.work_center_ids),
-            m.planned_busy.is_(True),
-            m.category.in_((StateCategory.FAULT.value, StateCategory.IDLE.value)),
-            m.start_ns < window.end_ns,
-            or_(m.end_ns > window.start_ns, m.end_ns.is_(None)),
-        )
-        .group_by(DowntimeReason.code, m.state)
-    )
     stops: list[tuple[str | None, float]] = []
     counts: dict[str, int] = defaultdict(int)
-    for code, state, total_ns, n in session.execute(statement):
-        label = code or f"unassigned ({state})"
-        stops.append((label, max(0, int(total_ns or 0)) / NS_PER_S))
-        counts[label] += int(n)
+    for conditions in overlapping(window):
+        statement = (
+            select(DowntimeReason.code, m.state, func.sum(clipped), func.count())
+            .outerjoin(DowntimeReason, m.reason_id == DowntimeReason.id)
+            .where(
+                m.work_center_id.in_(scope.work_center_ids),
+                m.planned_busy.is_(True),
+                m.category.in_((StateCategory.FAULT.value, StateCategory.IDLE.value)),
+                *conditions,
+            )
+            .group_by(DowntimeReason.code, m.state)
+        )
+        for code, state, total_ns, n in session.execute(statement):
+            label = code or f"unassigned ({state})"
+            stops.append((label, max(0, int(total_ns or 0)) / NS_PER_S))
+            counts[label] += int(n)
     bars = downtime_pareto(stops)
     return [ParetoBar(b.reason, b.duration_s, counts[b.reason], b.share, b.cumulative_share) for b in bars]
