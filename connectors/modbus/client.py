@@ -13,8 +13,10 @@ tag bad once, then reconnects with exponential backoff and jitter until cancelle
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
+import struct
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,7 +24,17 @@ from collections.abc import Callable
 from connectors.backoff import Backoff
 from connectors.base import ConnectorHealth, Emit, LinkState
 from connectors.modbus.address import Table
-from connectors.modbus.decode import apply_scaling, decode_registers, encode_value, remove_scaling, set_bit
+from connectors.modbus.decode import (
+    FLOAT_TYPES,
+    RawValue,
+    apply_scaling,
+    block_struct,
+    decode_registers,
+    encode_value,
+    remove_scaling,
+    set_bit,
+    words_to_bytes,
+)
 from connectors.modbus.plan import ReadRequest, device_unit, plan_device
 from connectors.modbus.transport import (
     LinkDown,
@@ -39,6 +51,15 @@ log = logging.getLogger(__name__)
 TransportFactory = Callable[[Device], RegisterTransport]
 _SlotDecoder = tuple[str, int, int, DataType, ByteOrder, int | None, int | None, ModbusTag, bool]
 """Per tag of a read: path, word range, how to decode, the tag, and whether scaling is a no-op."""
+
+
+class _BlockDecoder:
+    """A read whose tags all decode with one `struct` call (see `decode.block_struct`)."""
+
+    __slots__ = ("floats", "layout", "paths", "scaled")
+
+    def __init__(self, layout: struct.Struct, paths: list[str], scaled: list[tuple[int, ModbusTag]], floats: bool):
+        self.layout, self.paths, self.scaled, self.floats = layout, paths, scaled, floats
 
 
 class ModbusConnector:
@@ -64,6 +85,7 @@ class ModbusConnector:
         self._request_lock: asyncio.Lock | None = None
         self._all_bad_reported = False
         self._decoders: dict[int, list[_SlotDecoder]] = {}
+        self._blocks: dict[int, _BlockDecoder | None] = {}
 
     @property
     def reads_by_interval(self) -> dict[float, list[ReadRequest]]:
@@ -205,7 +227,31 @@ class ModbusConnector:
             self._decoders[id(read)] = decoders
         return decoders
 
+    def _block_decoder(self, read: ReadRequest) -> _BlockDecoder | None:
+        key = id(read)
+        if key not in self._blocks:
+            layout = None
+            if read.slots and all(slot.bit is None for slot in read.slots) and not read.table.is_bit_table:
+                layout = block_struct([(s.index, s.data_type, s.byte_order) for s in read.slots], read.count)
+            self._blocks[key] = layout and _BlockDecoder(
+                layout,
+                [self.paths[slot.name] for slot in read.slots],
+                [(i, d[7]) for i, d in enumerate(self._slot_decoders(read)) if not d[8]],
+                any(slot.data_type in FLOAT_TYPES for slot in read.slots),
+            )
+        return self._blocks[key]
+
     def _decode(self, read: ReadRequest, words: list[int], ts_ns: int) -> list[Sample]:
+        block = self._block_decoder(read)
+        if block is not None:
+            try:
+                values = block.layout.unpack(words_to_bytes(words))
+            except (ValueError, struct.error):
+                pass  # a short answer or a bad word: the per-tag path below names the tags it affects
+            else:
+                if not block.scaled and not block.floats:  # the common case: no Python code per value
+                    return list(map(Sample, block.paths, values, itertools.repeat(ts_ns, len(values))))
+                return self._finish_block(block, list(values), ts_ns)
         samples = []
         for path, start, end, data_type, byte_order, bit, length, tag, plain in self._slot_decoders(read):
             try:
@@ -217,6 +263,19 @@ class ModbusConnector:
                 samples.append(Sample(path, None, ts_ns, Quality.BAD, f"device sent {raw} (not a finite number)"))
                 continue
             samples.append(Sample(path, raw if plain else apply_scaling(raw, tag), ts_ns))
+        return samples
+
+    def _finish_block(self, block: _BlockDecoder, values: list[RawValue], ts_ns: int) -> list[Sample]:
+        """Block-decoded raw values -> Samples: the finite-float check on the raw value, then scaling."""
+        samples = [Sample(path, raw, ts_ns) for path, raw in zip(block.paths, values, strict=True)]
+        if block.floats:
+            for i, raw in enumerate(values):
+                if raw.__class__ is float and not math.isfinite(raw):  # type: ignore[arg-type]
+                    reason = f"device sent {raw} (not a finite number)"
+                    samples[i] = Sample(block.paths[i], None, ts_ns, Quality.BAD, reason)
+        for i, tag in block.scaled:
+            if samples[i].quality is Quality.GOOD:
+                samples[i] = Sample(block.paths[i], apply_scaling(values[i], tag), ts_ns)
         return samples
 
     async def write(self, tag_name: str, value: bool | int | float | str) -> None:

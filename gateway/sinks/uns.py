@@ -12,6 +12,7 @@ Two formats share the topic tree `{enterprise}/{site}/{area}/{line}/{machine}/{t
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -151,34 +152,50 @@ class BatchEncoder:
     def encode(self, samples: Iterable[Sample]) -> dict[str, bytes]:
         entries: dict[str, list[str]] = {}
         prefixes = self._prefixes
+        good = Quality.GOOD
+        last_tag_machine = None  # consecutive samples mostly come from one machine and share a timestamp
+        machine_entries: list[str] = []
+        last_ts_ns = -1
+        ts_tail = ts_end = ""
         for sample in samples:
             cached = prefixes.get(sample.tag)
             if cached is None:
                 machine_path, tag = sample.tag.rsplit("/", 1)
-                cached = prefixes[sample.tag] = (machine_path, '{"tag":' + json.dumps(tag) + ',"value":')
+                # interned: one object per machine, so the identity test below is an equality test
+                cached = prefixes[sample.tag] = (sys.intern(machine_path), '{"tag":' + json.dumps(tag) + ',"value":')
             machine_path, prefix = cached
+            if machine_path is not last_tag_machine:
+                last_tag_machine = machine_path
+                machine_entries = entries.get(machine_path)  # type: ignore[assignment]
+                if machine_entries is None:
+                    machine_entries = entries[machine_path] = []
             value = sample.value
-            if value is None:
+            cls = value.__class__
+            if cls is int:
+                text = int.__repr__(value)  # type: ignore[arg-type]
+            elif cls is float:
+                text = float.__repr__(value) if value - value == 0 else "null"  # type: ignore[operator,arg-type]  # NaN and inf are not JSON
+            elif value is None:
                 text = "null"
             elif value is True:
                 text = "true"
             elif value is False:
                 text = "false"
             elif isinstance(value, float):
-                text = float.__repr__(value) if value - value == 0 else "null"  # NaN and inf are not JSON
+                text = float.__repr__(value) if value - value == 0 else "null"
             elif isinstance(value, int):
                 text = int.__repr__(value)
             else:
                 text = json.dumps(value)
-            if sample.quality is Quality.GOOD:
-                entry = f'{prefix}{text},"ts_ns":{sample.ts_ns}}}'
+            if sample.ts_ns != last_ts_ns:
+                last_ts_ns = sample.ts_ns
+                ts_tail = f',"ts_ns":{last_ts_ns}'
+                ts_end = ts_tail + "}"
+            if sample.quality is good:
+                machine_entries.append(prefix + text + ts_end)
             else:
                 extra = f',"reason":{json.dumps(sample.reason)}' if sample.reason else ""
-                entry = f'{prefix}{text},"ts_ns":{sample.ts_ns},"quality":"{sample.quality}"{extra}}}'
-            machine_entries = entries.get(machine_path)
-            if machine_entries is None:
-                machine_entries = entries[machine_path] = []
-            machine_entries.append(entry)
+                machine_entries.append(f'{prefix}{text}{ts_tail},"quality":"{sample.quality}"{extra}}}')
         return {machine: (self._head(machine) + ",".join(items) + "]}").encode() for machine, items in entries.items()}
 
     def _head(self, machine_path: str) -> str:
