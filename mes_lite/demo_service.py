@@ -305,8 +305,13 @@ class DemoMes:
     def settings(self) -> Any:
         from mes_lite.settings import MesSettings
 
+        defaults = MesSettings(database_url=self.database_url)
         return MesSettings(
-            database_url=self.database_url, edge_config=str(self.context.config_path), mqtt_url=self.context.mqtt_url
+            database_url=self.database_url,
+            edge_config=str(self.context.config_path),
+            mqtt_url=self.context.mqtt_url,
+            # at --speed X a simulated 2-minute stop lasts 120/X wall seconds: keep it a stop, not a minor stop
+            micro_stop_threshold_s=defaults.micro_stop_threshold_s / self.context.speed,
         )
 
     async def start(self) -> None:
