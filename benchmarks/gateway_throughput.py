@@ -201,12 +201,22 @@ def write_config(path: Path, ports: list[int], registers: int, interval_ms: int,
 PROFILE: list[str] = []
 """`--profile FILE`: run the (first) gateway under cProfile, for finding where the CPU goes."""
 
+SWITCH_INTERVAL_S: list[float] = []
+"""`--switch-interval-ms`: the gateway's GIL switch interval instead of the one `edgefab run` sets."""
+_PINNED_SWITCH_INTERVAL = (
+    "import sys; sys.setswitchinterval({0}); sys.setswitchinterval = lambda s: None; "
+    "sys.argv[0] = 'edgefab'; from gateway.cli import main; sys.exit(main())"
+)
+
 
 def start_gateway(config: Path, health_port: int, log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 - handed to the child
     profile = ["-m", "cProfile", "-o", PROFILE.pop()] if PROFILE else []
+    entry = ["-m", "gateway.cli"]
+    if SWITCH_INTERVAL_S:  # measure another GIL switch interval than the one `edgefab run` sets
+        entry = ["-c", _PINNED_SWITCH_INTERVAL.format(SWITCH_INTERVAL_S[0])]
     proc = subprocess.Popen(
-        [sys.executable, *profile, "-m", "gateway.cli", "run", str(config), "--health-port", str(health_port)],
+        [sys.executable, *profile, *entry, "run", str(config), "--health-port", str(health_port)],
         stdout=out,
         stderr=out,
         cwd=ROOT,
@@ -390,7 +400,12 @@ def main() -> None:
     parser.add_argument("--influx-seconds", type=float, default=20.0, help="0 = skip")
     parser.add_argument("--demo-seconds", type=float, default=20.0, help="0 = skip")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the gateway of the live phase into FILE")
+    parser.add_argument(
+        "--switch-interval-ms", type=float, help="run the gateway with this GIL switch interval (default: its own)"
+    )
     args = parser.parse_args()
+    if args.switch_interval_ms:
+        SWITCH_INTERVAL_S.append(args.switch_interval_ms / 1000)
     if args.profile:
         PROFILE.append(str(Path(args.profile).resolve()))
     if args.role == "simulator":

@@ -90,18 +90,24 @@ def encode_segment(samples: Sequence[Sample], tag_ids: Mapping[str, int]) -> byt
 
     `{"i": [tag ids], "v": [values], "t": ts_ns or [ts_ns...], "q": code or [codes...], "r": [reasons]}`:
     a read cycle usually shares one timestamp and one quality, so those collapse to a
-    single number, and `r` is left out when no sample has a reason. JSON keeps bool / int /
-    float / str / None apart exactly (floats round-trip by repr, NaN and infinities
-    included), is fast in CPython, and is readable with the sqlite3 shell.
+    single number, and `r` is left out when no sample has a reason. When the tag ids run
+    without a gap (a device's read cycle: its tags get consecutive ids on first sight),
+    `"j": first id` replaces the list, which halves the JSON work and the bytes on disk.
+    JSON keeps bool / int / float / str / None apart exactly (floats round-trip by repr,
+    NaN and infinities included), is fast in CPython, and is readable with the sqlite3 shell.
+    Raises KeyError for a tag without an id.
     """
+    ids = [tag_ids[s.tag] for s in samples]
+    n = len(ids)
+    first = ids[0]
     timestamps = [s.ts_ns for s in samples]
     qualities = [_QUALITY_CODE[s.quality] for s in samples]
-    doc: dict[str, Any] = {
-        "i": [tag_ids[s.tag] for s in samples],
-        "v": [s.value for s in samples],
-        "t": timestamps[0] if timestamps.count(timestamps[0]) == len(timestamps) else timestamps,
-        "q": qualities[0] if qualities.count(qualities[0]) == len(qualities) else qualities,
-    }
+    doc: dict[str, Any] = (
+        {"j": first} if ids[-1] - first == n - 1 and ids == list(range(first, first + n)) else {"i": ids}
+    )
+    doc["v"] = [s.value for s in samples]
+    doc["t"] = timestamps[0] if timestamps.count(timestamps[0]) == n else timestamps
+    doc["q"] = qualities[0] if qualities.count(qualities[0]) == n else qualities
     if any(s.reason for s in samples):
         doc["r"] = [s.reason for s in samples]
     return json.dumps(doc, separators=(",", ":")).encode()
@@ -110,13 +116,15 @@ def encode_segment(samples: Sequence[Sample], tag_ids: Mapping[str, int]) -> byt
 def decode_segment(payload: bytes, tag_paths: Mapping[int, str]) -> list[Sample]:
     """The inverse of `encode_segment`."""
     doc = json.loads(payload)
-    n = len(doc["i"])
+    values = doc["v"]
+    n = len(values)
+    ids = doc["i"] if "i" in doc else range(doc["j"], doc["j"] + n)
     t, q = doc["t"], doc["q"]
     return list(
         map(
             Sample,
-            [tag_paths[i] for i in doc["i"]],
-            doc["v"],
+            [tag_paths[i] for i in ids],
+            values,
             itertools.repeat(t, n) if isinstance(t, int) else t,
             itertools.repeat(_CODE_QUALITY[q], n) if isinstance(q, int) else [_CODE_QUALITY[c] for c in q],
             doc.get("r") or itertools.repeat("", n),
@@ -342,38 +350,60 @@ class Buffer:
         """
         if not samples:
             return self._last_seq
-        refused: BufferFull | None = None
+        (result,) = self.append_many([samples])
+        if isinstance(result, BufferFull):
+            raise result
+        return result
+
+    def append_many(self, batches: Sequence[Sequence[Sample]]) -> list[int | BufferFull]:
+        """Several appends, each its own segment, committed in ONE transaction (group commit).
+
+        Returns, per batch, the seq of its last sample, or the `BufferFull` that refused it
+        (policy `stop_reading`; the others are stored). One commit for the read cycles of
+        several devices that arrived together costs about as much as one commit for one.
+        """
+        results: list[int | BufferFull] = []
         with self._transaction():
-            for tag in {s.tag for s in samples} - self._tag_ids.keys():
+            stored = False
+            for samples in batches:
+                result = self._append_segment(samples) if samples else self._last_seq
+                results.append(result)
+                stored = stored or (bool(samples) and not isinstance(result, BufferFull))
+            if stored:
+                self._set_meta(last_seq=self._last_seq, bytes=self._bytes, segments=self._segments)
+        self._maybe_checkpoint()
+        return results
+
+    def _append_segment(self, samples: Sequence[Sample]) -> int | BufferFull:
+        """Inside `append_many`'s transaction (the lock is held): store one segment, or refuse it."""
+        try:
+            payload = encode_segment(samples, self._tag_ids)
+        except KeyError:  # tags seen for the first time: ids in read order, so a cycle's ids run on
+            for tag in dict.fromkeys(s.tag for s in samples):
                 self._tag_id(tag)
             payload = encode_segment(samples, self._tag_ids)
-            nbytes = segment_bytes(payload)
-            if self._bytes + nbytes > self.max_bytes:
-                if self.when_full == "drop_oldest":
-                    self._drop_oldest(nbytes)
-                else:
-                    self._compact()
-                    if not self.has_room(nbytes):
-                        # the counters are committed, the samples are not stored
-                        self._refused_appends += 1
-                        self._refused_samples += len(samples)
-                        self._set_meta(refused_appends=self._refused_appends, refused_samples=self._refused_samples)
-                        refused = BufferFull(f"buffer full ({self._bytes} of {self.max_bytes} bytes): polling paused")
-            if refused is None:
-                first_seq = self._last_seq + 1
-                last_seq = self._last_seq + len(samples)
-                self._db.execute(
-                    "INSERT INTO segment (first_seq, last_seq, appended_ns, nbytes, payload) VALUES (?, ?, ?, ?, ?)",
-                    (first_seq, last_seq, self._clock_ns(), nbytes, payload),
-                )
-                self._last_seq = last_seq
-                self._bytes += nbytes
-                self._segments += 1
-                self._set_meta(last_seq=last_seq, bytes=self._bytes, segments=self._segments)
-        if refused is not None:
-            raise refused
-        self._remember(self._last_seq - len(samples) + 1, self._last_seq, list(samples))
-        self._maybe_checkpoint()
+        nbytes = segment_bytes(payload)
+        if self._bytes + nbytes > self.max_bytes:
+            if self.when_full == "drop_oldest":
+                self._drop_oldest(nbytes)
+            else:
+                self._compact()
+                if not self.has_room(nbytes):
+                    # the counters are committed, the samples are not stored
+                    self._refused_appends += 1
+                    self._refused_samples += len(samples)
+                    self._set_meta(refused_appends=self._refused_appends, refused_samples=self._refused_samples)
+                    return BufferFull(f"buffer full ({self._bytes} of {self.max_bytes} bytes): polling paused")
+        first_seq = self._last_seq + 1
+        last_seq = self._last_seq + len(samples)
+        self._db.execute(
+            "INSERT INTO segment (first_seq, last_seq, appended_ns, nbytes, payload) VALUES (?, ?, ?, ?, ?)",
+            (first_seq, last_seq, self._clock_ns(), nbytes, payload),
+        )
+        self._last_seq = last_seq
+        self._bytes += nbytes
+        self._segments += 1
+        self._remember_locked(first_seq, last_seq, list(samples))
         return last_seq
 
     def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:
@@ -400,12 +430,12 @@ class Buffer:
             finally:
                 rows.close()
 
-    def _remember(self, first_seq: int, last_seq: int, samples: list[Sample]) -> None:
-        with self._lock:
-            self._recent.append((first_seq, last_seq, samples))
-            self._recent_count += len(samples)
-            while self._recent_count > self.recent_samples and len(self._recent) > 1:
-                self._recent_count -= len(self._recent.popleft()[2])
+    def _remember_locked(self, first_seq: int, last_seq: int, samples: list[Sample]) -> None:
+        """Keep the newest segments in memory too (the caller holds the lock)."""
+        self._recent.append((first_seq, last_seq, samples))
+        self._recent_count += len(samples)
+        while self._recent_count > self.recent_samples and len(self._recent) > 1:
+            self._recent_count -= len(self._recent.popleft()[2])
 
     def ack(self, sink: str, up_to_seq: int) -> None:
         """`sink`'s destination confirmed everything up to `up_to_seq`: move its cursor, compact."""
@@ -465,16 +495,54 @@ class AsyncBuffer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgefab-buffer")
         self._data = {sink: asyncio.Event() for sink in buffer.sinks}
         self._room = asyncio.Event()
+        self._pending: list[tuple[Sequence[Sample], asyncio.Future[int | BufferFull]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     async def append(self, samples: Sequence[Sample]) -> int:
-        """Commit `samples`; raises `BufferFull` under `stop_reading` when they do not fit."""
-        last_seq = await self._run(self.buffer.append, samples)
-        for event in self._data.values():
-            event.set()
-        return last_seq
+        """Commit `samples`; raises `BufferFull` under `stop_reading` when they do not fit.
+
+        Group commit: appends that arrive while a commit is running (the read cycles of
+        devices polled at the same moment) are committed together in the next transaction,
+        one trip to the buffer's thread for all of them. Each caller still returns only
+        after its own samples are committed, so nothing is acknowledged earlier than before.
+        """
+        if not samples:
+            return self.buffer.last_seq
+        done: asyncio.Future[int | BufferFull] = asyncio.get_running_loop().create_future()
+        self._pending.append((samples, done))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_pending(), name="edgefab-buffer-commit")
+        result = await done
+        if isinstance(result, BufferFull):
+            raise result
+        return result
+
+    async def _commit_pending(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    results = await self._run(self.buffer.append_many, [samples for samples, _ in group])
+                except BaseException as e:  # every waiter gets the commit's failure
+                    for _, done in group:
+                        if not done.done():
+                            if isinstance(e, asyncio.CancelledError):
+                                done.cancel()
+                            else:
+                                done.set_exception(e)
+                    if not isinstance(e, Exception):
+                        raise
+                    continue
+                for event in self._data.values():
+                    event.set()
+                for (_, done), result in zip(group, results, strict=True):
+                    if not done.done():
+                        done.set_result(result)
+        finally:
+            self._committer = None
 
     async def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:
         self._data[sink].clear()
