@@ -95,6 +95,7 @@ class Ingestor:
         self.connected = threading.Event()
         self.stopping = threading.Event()
         self.processed = 0
+        self._cursors_stale = False
         self.client: mqtt.Client | None = None
         self._worker: threading.Thread | None = None
 
@@ -187,10 +188,14 @@ class Ingestor:
         if not ready:
             return
         try:
+            if self._cursors_stale:  # a failed batch was rolled back: the cursors must forget it too
+                self.writer.load_cursors()
+                self._cursors_stale = False
             self.writer.write(ready)
             self.processed += len(ready)
         except Exception:  # a database outage must not kill the ingest: retry the batch later
             log.exception("ingest: writing %d messages failed; retrying in 1 s", len(ready))
+            self._cursors_stale = True
             for message in ready:
                 self.reorder._pending.append((message.ts_ns, message.tag_path, 0.0, message))
             time.sleep(1)

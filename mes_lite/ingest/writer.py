@@ -47,16 +47,17 @@ class IngestWriter:
         self.stats: Counter[str] = Counter()
 
     def load_cursors(self) -> None:
-        """Restore every tag's cursor from the database (call once before the first batch)."""
+        """Set every tag's cursor to what the database holds (at start, and after a failed batch was rolled back)."""
         with self.sessions() as session:
             stored = {c.tag_path: c for c in session.scalars(select(IngestCursor))}
         for translator in self.translators.values():
             for tag_path in translator.bindings:
-                if tag_path in stored:
-                    c = stored[tag_path]
-                    translator.cursors[tag_path] = TagCursor(
-                        c.last_ts_ns, int(c.last_counter) if c.last_counter is not None else None
-                    )
+                c = stored.get(tag_path)
+                translator.cursors[tag_path] = (
+                    TagCursor(c.last_ts_ns, int(c.last_counter) if c.last_counter is not None else None)
+                    if c is not None
+                    else TagCursor()
+                )
 
     def _work_center_id(self, session: Session, machine_path: str) -> int | None:
         if machine_path not in self.work_centers:

@@ -169,3 +169,30 @@ def test_published_states_and_counters_become_the_oee_of_the_script_and_a_replay
         plc.close()
     api = oee_of(settings, window.start_ns, window.end_ns + 10 * MIN, mes_auth_headers["admin"])
     assert api["counts"]["produced_qty"] == produced + 30 + 20
+
+
+def test_a_batch_the_database_refuses_is_retried_and_counted_once(mes_templates, tmp_path: Path) -> None:
+    """A real write failure (a SQLite trigger aborting inserts, like a full disk), then recovery."""
+    import sqlite3
+
+    from mes_lite.ingest.events import TagMessage
+
+    db_url, headers = mes_templates.sqlite_copy(tmp_path / "mes.db")
+    config_path = tmp_path / "edge.yaml"
+    config_path.write_text(EDGE_CONFIG.format(url="mqtt://127.0.0.1:1"))  # never connected in this test
+    settings = MesSettings(database_url=db_url, reorder_window_s=0)
+    ingestor = Ingestor(settings, load_config(config_path), client_id="mes-retry")
+    fail = "CREATE TRIGGER fail BEFORE INSERT ON production_counts BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    with sqlite3.connect(tmp_path / "mes.db") as db:
+        db.execute(fail)
+    for minute, total in enumerate([100, 160, 220]):
+        ingestor.reorder.push(TagMessage(f"{MACHINE}/total_count", total, T0 + minute * MIN))
+    ingestor._flush(everything=True)  # refused: rolled back, kept for a retry
+    assert ingestor.processed == 0 and len(ingestor.reorder) == 3
+    with sqlite3.connect(tmp_path / "mes.db") as db:
+        db.execute("DROP TRIGGER fail")
+    ingestor._flush(everything=True)
+    assert ingestor.processed == 3
+    ingestor.stop()
+    api = oee_of(settings, T0, T0 + 10 * MIN, headers["admin"])
+    assert api["counts"]["produced_qty"] == 120
