@@ -51,7 +51,9 @@ __all__ = [
     "WorkOrderStatusChange",
 ]
 
-# Registrations by other mes_lite parts (one line each):
-import mes_lite.inventory.models  # noqa: E402, F401  (warehouse: materials, locations, lots, ledger, orders)
-import mes_lite.assessment.models  # noqa: E402, F401  (assessment: digital-maturity self-assessments)
-import mes_lite.alarms.models  # noqa: E402, F401  (alarms: current state, event history, command outbox)
+# Registrations by other mes_lite parts, so Base.metadata holds every table:
+# alarms (current state, event history, command outbox), assessment (digital-maturity
+# self-assessments), warehouse (materials, locations, lots, ledger, orders).
+import mes_lite.alarms.models
+import mes_lite.assessment.models
+import mes_lite.inventory.models  # noqa: F401
