@@ -93,8 +93,13 @@ def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
 
 
 def cpu_s(pid: int) -> float:
+    return sum(cpu_user_sys_s(pid))
+
+
+def cpu_user_sys_s(pid: int) -> tuple[float, float]:
+    """User and system (kernel: socket sends, SQLite's file writes) CPU seconds of the process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS  # utime, stime
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -247,17 +252,20 @@ def live_phase(args: argparse.Namespace, gateway: subprocess.Popen[bytes], healt
     sub.take()
     sub.measuring = True
     read0, cpu0, t0 = total_read(healthz(health_port)), cpu_s(gateway.pid), time.monotonic()
+    user0, sys0 = cpu_user_sys_s(gateway.pid)
     time.sleep(args.seconds)
     delivered, delays = sub.take()
     elapsed = time.monotonic() - t0
     read, cpu = total_read(healthz(health_port)) - read0, cpu_s(gateway.pid) - cpu0
+    user1, sys1 = cpu_user_sys_s(gateway.pid)
     sub.measuring = False
     target = args.devices * args.registers * 1000 / args.interval_ms
     live_rate = delivered / elapsed
     print(f"\nlive ({args.seconds:.0f} s, format {args.format}, QoS 1, buffer fsync=batch):")
     print(f"  values/s delivered      {live_rate:10,.0f}   (offered {target:,.0f}; read {read / elapsed:,.0f}/s)")
     print(
-        f"  CPU s per 10,000 values {cpu / max(read, 1) * 10_000:10.3f}   (gateway process, {cpu / elapsed:.2f} cores)"
+        f"  CPU s per 10,000 values {cpu / max(read, 1) * 10_000:10.3f}   (gateway process, {cpu / elapsed:.2f} cores;"
+        f" user {(user1 - user0) / max(read, 1) * 10_000:.3f} + system {(sys1 - sys0) / max(read, 1) * 10_000:.3f})"
     )
     print(f"  peak RSS                {peak_rss_mb(gateway.pid):10.1f} MB")
     print(

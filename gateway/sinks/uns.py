@@ -142,7 +142,9 @@ class BatchEncoder:
     `encode_document(batch_documents(...))` gives, at about half its CPU.
 
     Each entry is assembled from a cached `{"tag":"<name>","value":` prefix; only the value
-    and the timestamp are formatted per sample. This is the gateway's hottest loop.
+    is formatted per sample, and the `,"ts_ns":<ts>}` tail and the machine's entry list are
+    reused while consecutive samples share them (a read cycle: one machine, one timestamp).
+    This is the gateway's hottest loop (benchmarks/gateway_hot_path.py).
     """
 
     def __init__(self) -> None:
