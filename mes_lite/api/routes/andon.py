@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from mes_lite.api.auth import current_user
 from mes_lite.api.schemas import OeeOut, iso
 from mes_lite.db import get_session
+from mes_lite.inventory.ledger import commit_with_retry
 from mes_lite.models import User
 from mes_lite.services.andon import board
 
@@ -50,7 +51,9 @@ def andon_board(
         with _locks.setdefault(key, threading.Lock()):
             cached = _cache.get(key)
             if not cached or time.monotonic() - cached[0] >= BOARD_CACHE_S:
-                body = json.dumps(jsonable_encoder(_board_body(request, path, session))).encode()
+                # the OEE read fills the hourly cache: commit it, retrying a clash with the ingest on SQLite
+                board_body = commit_with_retry(session, lambda: _board_body(request, path, session))
+                body = json.dumps(jsonable_encoder(board_body)).encode()
                 cached = _cache[key] = (time.monotonic(), body)
     return Response(content=cached[1], media_type="application/json")
 

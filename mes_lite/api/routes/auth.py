@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mes_lite.api.auth import TOKEN_COOKIE, current_user, require_role
 from mes_lite.db import get_session
+from mes_lite.inventory.ledger import commit_with_retry
 from mes_lite.models import User
 from mes_lite.services import users
 
@@ -56,8 +57,8 @@ def login(
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     ttl_s = request.app.state.settings.token_ttl_s
-    token = users.issue_token(session, user, name="login", ttl_s=ttl_s)
-    session.commit()
+    # retried: on SQLite the read above makes this write fail at once when the ingest committed meanwhile
+    token = commit_with_retry(session, lambda: users.issue_token(session, user, name="login", ttl_s=ttl_s))
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="lax", max_age=int(ttl_s))
     return TokenOut(access_token=token)
 
