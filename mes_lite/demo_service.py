@@ -47,9 +47,9 @@ DEFAULT_PORT = 8000
 PORTS_TRIED = 20
 """8000, 8001, ... 8019 are tried in turn before any free port."""
 STOP_TIMEOUT_S = 10.0
-FIRST_VALUES_TIMEOUT_S = 60.0
-COMMANDS_GRACE_S = 2.0
-"""After the ingest's first batch: the gateway's command subscription is in place, the first states stored."""
+FIRST_VALUES_TIMEOUT_S = 30.0
+COMMANDS_GRACE_S = 1.0
+"""After the first states: the gateway's command subscription is surely in place too."""
 UNWATCHED_BEFORE = dt.timedelta(days=2)
 SERVER_GRACE_S = 3.0
 """Open event streams (the board's SSE) are cut after this at shutdown."""
@@ -317,7 +317,6 @@ class DemoMes:
     async def start(self) -> None:
         await asyncio.to_thread(prepare_database, self.database_url, self.context.speed, self.unwatched_since)
         await asyncio.to_thread(self._start_ingest)
-        await self._start_web()
         self._live_task = asyncio.create_task(self._when_the_gateway_is_live(), name="mes-demo-live")
         self._print_banner()
 
@@ -341,16 +340,25 @@ class DemoMes:
         )
 
     async def _when_the_gateway_is_live(self) -> None:
-        """Start the alarm and command side once the ingest has stored the gateway's first values.
+        """Once the ingest has stored every machine's first state: serve the web pages, then start the
+        alarm and command side.
 
-        Not before: the orders' queued target quantities would be published while no gateway listens,
-        and be lost. Not at the same moment: on SQLite its writes (a command marked published) can make
-        the ingest's concurrent first batch fail, and a retried batch is not counted again (reported).
+        Not before, because on SQLite every other writer (a login token, the board filling its OEE
+        cache, a command marked published) can make a concurrent ingest batch fail, and the ingest
+        does not count a retried batch again (reported): a first state lost that way leaves a steady
+        machine without state on the board until it changes. And the orders' target quantities,
+        published before the gateway listens, would be lost.
         """
         assert self.ingestor is not None and self.alarms is not None
-        deadline = time.monotonic() + FIRST_VALUES_TIMEOUT_S
-        while time.monotonic() < deadline and not self.ingestor.processed:
+        machines = {b.tag_path.rsplit("/", 1)[0] for b in self.ingestor.bindings if b.role == "state"}
+        stats, deadline = self.ingestor.writer.stats, time.monotonic() + FIRST_VALUES_TIMEOUT_S
+        while time.monotonic() < deadline and stats["state"] + stats["late_state"] < len(machines):
             await asyncio.sleep(0.1)
+        try:
+            await self._start_web()
+        except OSError as e:
+            log.error("%s", e)
+            return
         await asyncio.sleep(COMMANDS_GRACE_S)
         self.alarms.start()
 
