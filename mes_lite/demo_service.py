@@ -9,9 +9,10 @@ in a browser within seconds of a fresh clone, with nothing to configure:
    with the simulator's ideal cycle times, shifts, reasons), demo users, one work order per
    machine started, and a small stocked warehouse (locations, lots, an issue, a finished lot,
    a sales order, a low-stock reorder point) so no page opens empty;
-3. the ingest (and the alarm/command side) subscribed to the demo broker with the gateway's
-   own edge config, exactly as `edgefab mes run` does;
-4. the API and web pages with uvicorn on 127.0.0.1 (port 8000 or the next free one).
+3. the ingest subscribed to the demo broker with the gateway's own edge config, as `edgefab mes
+   run` does, before the gateway publishes (so it sees every tag's first value);
+4. once every machine's first state is stored: the API and web pages with uvicorn on 127.0.0.1
+   (port 8000 or the next free one), then the alarm and command side (target quantities).
 
 Everything lives in the demo's temporary data folder and is gone when the demo stops. The
 passwords are fixed and printed: this is for a demo on one's own machine, never a deployment.
