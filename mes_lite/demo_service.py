@@ -1,7 +1,7 @@
 """The MES inside `edgefab demo`: database, master data, users, running orders, ingest and web, on loopback.
 
-`edgefab demo` (gateway/demo.py) starts the simulated factory, a broker and the gateway, then
-calls `demo_mes_service(context)`. This module turns that into a factory a person can look at
+`edgefab demo` (gateway/demo.py) starts the simulated factory and a broker, calls
+`demo_mes_service(context)` and starts the service, then starts the gateway. This module turns that into a factory a person can look at
 in a browser within seconds of a fresh clone, with nothing to configure:
 
 1. a SQLite database `mes.db` in the demo's data folder, migrated to every branch head;
