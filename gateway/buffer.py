@@ -235,17 +235,7 @@ class Buffer:
         self._db.executescript(_SCHEMA)
         self._last_checkpoint = time.monotonic()
         with self._transaction():
-            self._tag_ids: dict[str, int] = dict(self._db.execute("SELECT path, id FROM tag").fetchall())
-            self._tag_paths = {i: p for p, i in self._tag_ids.items()}
-            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            self._last_seq = int(meta.get("last_seq", 0))
-            self._bytes = int(meta.get("bytes", 0))
-            if "segments" in meta:
-                self._segments = int(meta["segments"])
-            else:  # a file written before the count was kept: count once
-                self._segments = int(self._db.execute("SELECT COUNT(*) FROM segment").fetchone()[0])
-            self._refused_appends = int(meta.get("refused_appends", 0))
-            self._refused_samples = int(meta.get("refused_samples", 0))
+            self._load_counters()
             stored = {s: (a, d) for s, a, d in self._db.execute("SELECT sink, acked_seq, dropped FROM cursor")}
             wanted = list(dict.fromkeys(sinks))
             for gone in set(stored) - set(wanted):
@@ -260,6 +250,33 @@ class Buffer:
             self._compact()
 
     # -- helpers
+
+    def _load_counters(self) -> None:
+        """Tag ids, seq, byte and segment counts from the file (the caller holds the lock)."""
+        self._tag_ids: dict[str, int] = dict(self._db.execute("SELECT path, id FROM tag").fetchall())
+        self._tag_paths = {i: p for p, i in self._tag_ids.items()}
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        self._last_seq = int(meta.get("last_seq", 0))
+        self._bytes = int(meta.get("bytes", 0))
+        if "segments" in meta:
+            self._segments = int(meta["segments"])
+        else:  # a file written before the count was kept: count once
+            self._segments = int(self._db.execute("SELECT COUNT(*) FROM segment").fetchone()[0])
+        self._refused_appends = int(meta.get("refused_appends", 0))
+        self._refused_samples = int(meta.get("refused_samples", 0))
+
+    def _reload(self) -> None:
+        """After a rolled-back append: the in-memory state is the file's again (recent samples
+        are forgotten, so reads come from the file until new appends refill them)."""
+        with self._lock:
+            if self._db.in_transaction:  # a failed COMMIT leaves it open
+                self._db.execute("ROLLBACK")
+            self._recent.clear()
+            self._recent_count = 0
+            self._load_counters()
+            for sink, acked, dropped in self._db.execute("SELECT sink, acked_seq, dropped FROM cursor"):
+                if sink in self._acked:
+                    self._acked[sink], self._dropped[sink] = int(acked), int(dropped)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -363,14 +380,18 @@ class Buffer:
         several devices that arrived together costs about as much as one commit for one.
         """
         results: list[int | BufferFull] = []
-        with self._transaction():
-            stored = False
-            for samples in batches:
-                result = self._append_segment(samples) if samples else self._last_seq
-                results.append(result)
-                stored = stored or (bool(samples) and not isinstance(result, BufferFull))
-            if stored:
-                self._set_meta(last_seq=self._last_seq, bytes=self._bytes, segments=self._segments)
+        try:
+            with self._transaction():
+                stored = False
+                for samples in batches:
+                    result = self._append_segment(samples) if samples else self._last_seq
+                    results.append(result)
+                    stored = stored or (bool(samples) and not isinstance(result, BufferFull))
+                if stored:
+                    self._set_meta(last_seq=self._last_seq, bytes=self._bytes, segments=self._segments)
+        except BaseException:
+            self._reload()  # rolled back: forget what the transaction changed in memory too
+            raise
         self._maybe_checkpoint()
         return results
 

@@ -71,3 +71,20 @@ async def test_a_refused_append_raises_only_in_its_own_caller(tmp_path: Path) ->
     results = await asyncio.gather(queue.append(cycle(1, 1)), queue.append(cycle(2, 1)), return_exceptions=True)
     assert results[0] == 10 and isinstance(results[1], BufferFull)
     await queue.close()
+
+
+def test_a_group_that_fails_midway_stores_nothing_and_memory_agrees_with_the_file(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path / "b.db", ["mqtt"])
+    assert buffer.append(cycle(1, 1)) == 10
+    unencodable = [Sample(MACHINE.format(9) + "bad", object(), 5)]  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        buffer.append_many([cycle(2, 2), unencodable])  # the first one was inserted, then rolled back
+    assert buffer.last_seq == 10
+    batch = buffer.read_after("mqtt", 1000)
+    assert batch is not None and batch.samples == cycle(1, 1)
+    assert buffer.append(cycle(2, 3)) == 20
+    buffer.close()
+    reopened = Buffer(tmp_path / "b.db", ["mqtt"])
+    again = reopened.read_after("mqtt", 1000)
+    assert again is not None and again.samples == cycle(1, 1) + cycle(2, 3)  # tag ids consistent with the file
+    reopened.close()
