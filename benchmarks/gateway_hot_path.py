@@ -88,7 +88,7 @@ def main() -> None:
             stages["buffer append_many (10 cycles, one commit)"] = (
                 lambda: buffer.append_many(cycles),
                 REGISTERS * DEVICES,
-                10,
+                30,
             )
         stages["buffer read_after (in-memory recent)"] = (
             lambda: buffer.read_after("mqtt", 1000, after_seq=buffer.last_seq - 1000),
