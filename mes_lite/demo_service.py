@@ -345,10 +345,9 @@ class DemoMes:
         alarm and command side.
 
         Not before, because on SQLite every other writer (a login token, the board filling its OEE
-        cache, a command marked published) can make a concurrent ingest batch fail, and the ingest
-        does not count a retried batch again (reported): a first state lost that way leaves a steady
-        machine without state on the board until it changes. And the orders' target quantities,
-        published before the gateway listens, would be lost.
+        cache, a command marked published) can make a concurrent ingest batch fail and wait for its
+        retry: the first states land fastest alone. And the orders' target quantities, published
+        before the gateway listens, would be lost.
         """
         assert self.ingestor is not None and self.alarms is not None
         machines = {b.tag_path.rsplit("/", 1)[0] for b in self.ingestor.bindings if b.role == "state"}
