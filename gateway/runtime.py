@@ -36,6 +36,9 @@ from gateway.sinks.base import Sink
 
 log = logging.getLogger("edgefab.gateway")
 
+DEVICE_STOP_TIMEOUT_S = 5.0
+"""How long shutdown waits for each cancelled device task before going on without it."""
+
 CONNECTOR_CLASSES: dict[Protocol, str] = {
     Protocol.MODBUS: "connectors.modbus.client:ModbusConnector",
     Protocol.MODBUS_RTU: "connectors.modbus.client:ModbusConnector",
@@ -241,7 +244,13 @@ class Gateway:
         device_tasks = [r.task for r in self.devices.values() if r.task]
         for task in device_tasks:
             task.cancel()
-        await asyncio.gather(*device_tasks, return_exceptions=True)
+        # A connector stuck inside a library call that swallows the cancellation must not keep the
+        # buffer from being flushed and closed: give the devices a bound, then go on without them.
+        _, stuck = await asyncio.wait(device_tasks, timeout=DEVICE_STOP_TIMEOUT_S) if device_tasks else ((), ())
+        for task in stuck:
+            log.warning(
+                "%s did not stop within %.0f s; shutting down without it", task.get_name(), DEVICE_STOP_TIMEOUT_S
+            )
         for forwarder in self.forwarders:
             forwarder.stop()
         if self._forwarder_tasks:

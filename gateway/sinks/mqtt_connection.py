@@ -72,10 +72,15 @@ class _Session:
         self.disconnect_reason = ""
 
     # paho's network thread ------------------------------------------------
+    def _to_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Hand a paho event to the event loop; one that arrives after the loop closed has nobody to tell."""
+        with contextlib.suppress(RuntimeError):  # "Event loop is closed"
+            self.loop.call_soon_threadsafe(callback, *args)
+
     def on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         code = 0 if not reason_code.is_failure else int(reason_code.value)
         reason = str(reason_code)
-        self.loop.call_soon_threadsafe(self._set_connack, code, reason)
+        self._to_loop(self._set_connack, code, reason)
 
     def _set_connack(self, code: int, reason: str) -> None:
         if not self.connack.done():
@@ -86,7 +91,7 @@ class _Session:
         client.loop_stop()  # from inside the network thread: no join, only "do not reconnect"
         # MQTT 3.1.1 has no reason codes: paho reports every unexpected end as "Unspecified error"
         reason = "closed by the broker or the network" if reason_code.is_failure else str(reason_code)
-        self.loop.call_soon_threadsafe(self._set_lost, reason)
+        self._to_loop(self._set_lost, reason)
 
     def _set_lost(self, reason: str) -> None:
         self.disconnect_reason = self.disconnect_reason or reason
@@ -99,7 +104,7 @@ class _Session:
         self.acked += 1
         if self.acked >= self.wake_at > 0:
             self.wake_at = 0
-            self.loop.call_soon_threadsafe(self.acks_changed.set)
+            self._to_loop(self.acks_changed.set)
 
 
 class MqttConnection:
