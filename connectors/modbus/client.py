@@ -43,6 +43,7 @@ from connectors.modbus.transport import (
     RegisterTransport,
     open_transport,
 )
+from connectors.writable import writable_tag
 from edge_config.schema import ByteOrder, DataType, Device, ModbusTag, SiteConfig
 from gateway.sample import Quality, Sample
 
@@ -284,16 +285,7 @@ class ModbusConnector:
         Raises ValueError with a plain reason for an unknown, read-only or out-of-range tag,
         LinkDown when the device is not connected, ModbusDeviceError when it refuses.
         """
-        tag = self.device.tags.get(tag_name)
-        if not isinstance(tag, ModbusTag):
-            raise ValueError(f"{self.device.name} has no Modbus tag {tag_name!r}")
-        if not tag.writable:
-            raise ValueError(f"{self.device.name}/{tag_name} is not writable (set writable: true in the config)")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if tag.min is not None and value < tag.min:
-                raise ValueError(f"{value} is below the minimum {tag.min:g} of {tag_name}")
-            if tag.max is not None and value > tag.max:
-                raise ValueError(f"{value} is above the maximum {tag.max:g} of {tag_name}")
+        tag = writable_tag(self.device, tag_name, value, ModbusTag, "Modbus")
         address = tag.parsed_address
         if address.table in (Table.DISCRETE_INPUT, Table.INPUT_REGISTER):
             raise ValueError(f"{tag_name} is at {address}: discrete inputs and input registers are read-only")

@@ -35,6 +35,7 @@ from connectors.opcua.certificate import (
 from connectors.opcua.errors import OpcUaError, describe_error, is_authentication_failure
 from connectors.opcua.quality import quality_of_status, status_name
 from connectors.opcua.values import sample_from_data_value, value_for_write
+from connectors.writable import writable_tag
 from edge_config.schema import Device, OpcUaConnection, OpcUaSecurity, OpcUaTag, SiteConfig
 from gateway.sample import Quality, Sample, now_ns
 
@@ -212,16 +213,7 @@ class OpcUaConnector:
         Raises ValueError for an unknown, read-only or out-of-range tag or value (nothing is sent),
         OpcUaError when the device is not connected or the server refuses the write.
         """
-        tag = self.device.tags.get(tag_name)
-        if not isinstance(tag, OpcUaTag):
-            raise ValueError(f"{self.device.name} has no OPC UA tag {tag_name!r}")
-        if not tag.writable:
-            raise ValueError(f"{self.device.name}/{tag_name} is not writable (set writable: true in the config)")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if tag.min is not None and value < tag.min:
-                raise ValueError(f"{value} is below the minimum {tag.min:g} of {tag_name}")
-            if tag.max is not None and value > tag.max:
-                raise ValueError(f"{value} is above the maximum {tag.max:g} of {tag_name}")
+        tag = writable_tag(self.device, tag_name, value, OpcUaTag, "OPC UA")
         client = self._client
         if client is None:
             raise OpcUaError(f"{self.device.name} is not connected to {self.connection.url}")
