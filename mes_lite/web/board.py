@@ -75,6 +75,18 @@ def line_paths(session: Session, scope: str | None) -> list[str]:
     return paths
 
 
+def active_machines(session: Session) -> list[dict[str, str]]:
+    """Every active machine on a line, as `{path, code, line}`, sorted by line and code: the pick lists."""
+    lines = set(line_paths(session, None))
+    machines = []
+    for wc in session.scalars(select(WorkCenter).where(WorkCenter.active.is_(True))):
+        line = f"{wc.line.area.site.code}/{wc.line.area.code}/{wc.line.code}"
+        if line in lines:
+            machines.append({"path": f"{line}/{wc.code}", "code": wc.code, "line": line})
+    machines.sort(key=lambda m: (m["line"], m["code"]))
+    return machines
+
+
 def board_context(request: Request, session: Session, scope: str | None) -> dict[str, object]:
     """Everything the tiles template needs: line totals and one view per machine, in the request's locale."""
     from mes_lite.web.i18n import translator

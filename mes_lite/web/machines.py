@@ -27,7 +27,7 @@ from mes_lite.services.oee_query import downtime_pareto_query, oee_series
 from mes_lite.shift_calendar import shift_occurrences
 from mes_lite.spans import NS_PER_S, Span
 from mes_lite.web import alarms_view, charts
-from mes_lite.web.board import line_paths
+from mes_lite.web.board import active_machines
 from mes_lite.web.i18n import Translator, translator
 from mes_lite.web.live_tags import live_tags_for
 from mes_lite.web.plant_labels import STATE_ICONS, reason_label, state_key, state_label
@@ -158,13 +158,7 @@ def _timeline(
 def machine_list(
     request: Request, _user: object = Depends(page_user), session: Session = Depends(get_session)
 ) -> Response:
-    lines = set(line_paths(session, None))
-    machines = []
-    for wc in session.scalars(select(WorkCenter).where(WorkCenter.active.is_(True))):
-        line = f"{wc.line.area.site.code}/{wc.line.area.code}/{wc.line.code}"
-        if line in lines:
-            machines.append({"path": f"{line}/{wc.code}", "code": wc.code, "line": line})
-    machines.sort(key=lambda m: (m["line"], m["code"]))
+    machines = active_machines(session)
     return render(request, "machines/list.html", {"machines": machines})
 
 

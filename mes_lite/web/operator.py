@@ -26,7 +26,6 @@ from mes_lite.models import (
     Product,
     ScrapReason,
     User,
-    WorkCenter,
     WorkOrder,
     WorkOrderStatus,
 )
@@ -36,7 +35,7 @@ from mes_lite.services.master_data import work_center_by_path
 from mes_lite.services.production import STOP_CATEGORIES, assign_reason, category_of
 from mes_lite.spans import NS_PER_S
 from mes_lite.web import alarms_view
-from mes_lite.web.board import line_paths
+from mes_lite.web.board import active_machines
 from mes_lite.web.plant_labels import STATE_ICONS, reason_label, state_key, state_label
 from mes_lite.web.session import require_page_role, verify_csrf
 from mes_lite.web.sse import event_stream
@@ -98,13 +97,7 @@ def _back(request: Request, path: str, **params: str) -> Response:
 def choose_work_center(
     request: Request, _user: User = Depends(operator_user), session: Session = Depends(get_session)
 ) -> Response:
-    lines = set(line_paths(session, None))
-    machines = []
-    for wc in session.scalars(select(WorkCenter).where(WorkCenter.active.is_(True))):
-        line = f"{wc.line.area.site.code}/{wc.line.area.code}/{wc.line.code}"
-        if line in lines:
-            machines.append({"path": f"{line}/{wc.code}", "code": wc.code, "line": line})
-    machines.sort(key=lambda m: (m["line"], m["code"]))
+    machines = active_machines(session)
     return render(request, "operator/choose.html", {"machines": machines})
 
 
