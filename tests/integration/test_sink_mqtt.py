@@ -120,8 +120,10 @@ async def started(sink: MqttSink) -> MqttSink:
     return sink
 
 
-def paho_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("paho-mqtt-client-")]
+def paho_threads(client_id_prefix: str = "") -> list[threading.Thread]:
+    """paho's network threads; with a prefix, only those of the clients it names (the sinks' ids start
+    with "edgefab-"), since another test's subscriber in the same worker may still be winding down."""
+    return [t for t in threading.enumerate() if t.name.startswith(f"paho-mqtt-client-{client_id_prefix}")]
 
 
 async def test_uns_json_publishes_one_message_per_sample_on_its_unified_namespace_topic(mosquitto, subscriber):
@@ -315,4 +317,4 @@ async def test_start_does_not_block_when_no_broker_listens_and_deliver_says_why(
         assert "refused" in sink.last_error
     finally:
         await sink.stop()
-    assert not paho_threads()
+    assert not paho_threads("edgefab-")
