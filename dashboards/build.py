@@ -142,6 +142,22 @@ def percent(decimals: int = 1) -> dict[str, Any]:
     }
 
 
+def oee_bars(title: str, grid: tuple[int, int, int, int], sql: str) -> dict[str, Any]:
+    """Horizontal bars of the `oee` column of `sql`, one per row (machine, line...)."""
+    return panel(
+        "bargauge",
+        title,
+        grid,
+        [sql_target(sql)],
+        defaults=percent(),
+        options={
+            "orientation": "horizontal",
+            "displayMode": "gradient",
+            "reduceOptions": {"values": True, "calcs": [], "fields": "/^oee$/"},
+        },
+    )
+
+
 def state_mappings() -> dict[str, Any]:
     return {
         "mappings": [
@@ -199,30 +215,8 @@ def factory_overview() -> dict:
     )
     panels = [
         panel("stat", "Site OEE (A x P x Q)", (0, 0, 24, 4), [sql_target(site_oee)], defaults=percent()),
-        panel(
-            "bargauge",
-            "OEE by machine",
-            (0, 4, 12, 9),
-            [sql_target(by_machine)],
-            defaults=percent(),
-            options={
-                "orientation": "horizontal",
-                "displayMode": "gradient",
-                "reduceOptions": {"values": True, "calcs": [], "fields": "/^oee$/"},
-            },
-        ),
-        panel(
-            "bargauge",
-            "OEE by line",
-            (12, 4, 12, 9),
-            [sql_target(by_line)],
-            defaults=percent(),
-            options={
-                "orientation": "horizontal",
-                "displayMode": "gradient",
-                "reduceOptions": {"values": True, "calcs": [], "fields": "/^oee$/"},
-            },
-        ),
+        oee_bars("OEE by machine", (0, 4, 12, 9), by_machine),
+        oee_bars("OEE by line", (12, 4, 12, 9), by_line),
         panel(
             "table",
             "Machine state now",
