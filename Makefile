@@ -21,7 +21,7 @@ test: install            ## the whole test suite (real servers on loopback)
 	@# A test that fails is run once more after 2 s: fault tests kill and restart real servers, and a
 	@# timing flake must not hide the rest. A rerun shows as R and in the summary ("N rerun").
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n auto --dist loadgroup -q --reruns 1 --reruns-delay 2
+	$(PY) -m pytest -n auto --dist loadgroup -q --reruns 1 --reruns-delay 2 -ra -rR
 
 lint: install
 	$(PY) -m ruff check .
