@@ -73,6 +73,17 @@ def check_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = N
     return problems
 
 
+def config_files(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> list[Path]:
+    """Every file the configuration at `path` is made of: itself and its includes, resolved and sorted.
+
+    For `edgefab run --watch`. Includes not found are listed too, so that creating one is noticed;
+    the configuration need not be valid (the files it names are listed all the same).
+    """
+    loader = _Loader(env if env is not None else os.environ)
+    loader.load(str(path))
+    return sorted(loader.included | loader.missing)
+
+
 def is_modbus(protocol: Protocol | None) -> bool:
     return protocol in (Protocol.MODBUS, Protocol.MODBUS_RTU)
 
@@ -104,6 +115,7 @@ class _Loader:
         self.reported: set[tuple[str, int, int, str]] = set()
         self.poisoned: set[Pos] = set()  # positions already reported; later consequential errors there are dropped
         self.included: set[Path] = set()
+        self.missing: set[Path] = set()  # includes not found (listed by config_files)
         self.file_order: dict[str, int] = {}
         self.devices_malformed = False
         self.validated_tags: dict[tuple[int, type[BaseModel]], Any] = {}
@@ -226,6 +238,7 @@ class _Loader:
         if target in self.included:
             return []  # included earlier through another file: include guards, like C headers
         if not target.is_file():
+            self.missing.add(target)
             where = f"no file {child_label!r}" if child_label != name else "no such file"
             self.report(pos, key_path, f"include {name!r} not found: {where} (paths are relative to the folder of {label!r})")
             return []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_config.loader import check_config, load_config
+from edge_config.loader import check_config, config_files, load_config
 from edge_config.problems import ConfigError, ConfigProblem
 from edge_config.schema import ByteOrder, DataType, Protocol
 from gateway.cli import main
@@ -317,3 +317,15 @@ def test_a_broken_placeholder_in_a_password_does_not_print_the_password(tmp_path
     [problem] = check_config(path, env={})
     assert problem.key_path == "devices.cnc01.connection.password"
     assert "Sup3r" not in problem.message and "malformed placeholder" in problem.message
+
+
+def test_config_files_lists_the_top_file_its_includes_and_those_not_found_even_when_it_does_not_load(tmp_path):
+    """What `edgefab run --watch` watches: an include still to be created counts, and the configuration need not load."""
+    write(tmp_path, "common/profiles.yaml", "profiles: {}\n")
+    write(tmp_path, "areas/stamping.yaml", "include: ../common/profiles.yaml\ndevices: [\n")  # broken YAML
+    top = write(tmp_path, "conf/site.yaml", "include: [../areas/stamping.yaml, ../common/profiles.yaml, later.yaml]\n")
+    assert check_config(top, env={}), "the configuration does not load"
+    assert config_files(top, env={}) == sorted(
+        [tmp_path / "conf/site.yaml", tmp_path / "areas/stamping.yaml", tmp_path / "common/profiles.yaml",
+         tmp_path / "conf/later.yaml"]
+    )  # fmt: skip
