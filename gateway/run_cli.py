@@ -8,11 +8,19 @@ clear line on stderr and exit status 1, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import os
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from gateway.config_watch import ConfigWatch
 
 DEFAULT_STATUS_URL = "http://127.0.0.1:9108"
 
@@ -51,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run",
         help="run the edge gateway: devices -> pipeline -> durable buffer -> MQTT / InfluxDB",
-        description="Run the gateway for CONFIG until SIGTERM/SIGINT (then deliver what is buffered and stop).",
+        description="Run the gateway for CONFIG until SIGTERM/SIGINT (then deliver what is buffered and stop). "
+        "SIGHUP, or a change to CONFIG or to a file it includes (unless --no-watch), reloads the configuration: "
+        "a valid one restarts the gateway with it, an invalid one is refused and the running one kept.",
     )
     run.add_argument("config", metavar="CONFIG", help="site configuration YAML")
     run.add_argument(
@@ -61,6 +71,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one object per line")
     run.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     run.add_argument("--flush-timeout", type=float, default=5.0, metavar="S", help="delivery time at shutdown")
+    run.add_argument(
+        "--watch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="reload when CONFIG or a file it includes changes on disk, as on SIGHUP (default: on)",
+    )
+    run.add_argument(
+        "--watch-interval", type=float, default=1.0, metavar="S", help="seconds between checks of the files (default 1)"
+    )
     run.set_defaults(func=_run)
 
     demo = sub.add_parser(
@@ -91,6 +110,7 @@ def _fail(message: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import asyncio
+    from pathlib import Path
 
     from edge_config.loader import load_config
     from edge_config.problems import ConfigError
@@ -98,6 +118,15 @@ def _run(args: argparse.Namespace) -> int:
     from gateway.runtime import Gateway
 
     use_log_format(args.log_format)
+    watch: ConfigWatch | None = None
+    if args.watch:
+        if args.watch_interval <= 0:
+            return _fail(f"--watch-interval must be positive, got {args.watch_interval}")
+        from edge_config.loader import config_files
+        from gateway.config_watch import ConfigWatch
+
+        watch = ConfigWatch(functools.partial(config_files, args.config), args.watch_interval)
+        watch.rebase_now()  # before the load: an edit made while it runs is noticed
     try:
         config = load_config(args.config)
     except ConfigError as e:
@@ -111,12 +140,13 @@ def _run(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
 
     async def main() -> None:
-        """Run the gateway; on SIGHUP load the file again and, if it is valid, restart with it.
+        """Run the gateway; on SIGHUP or a file change load the files again and, if valid, restart with them.
 
         The restart is a graceful stop (deliver, close the buffer) and a fresh start on the
         same buffer file, so nothing buffered is lost; polling pauses for about a second. A
         file that does not load is refused with its problems logged, and the gateway keeps
-        running with the configuration it has.
+        running with the configuration it has. A reload that arrives while the gateway is
+        shutting down (SIGTERM, --duration) is dropped, so the gateway stops as asked.
         """
         loop = asyncio.get_running_loop()
         current, reloaded = config, []
@@ -130,8 +160,12 @@ def _run(args: argparse.Namespace) -> int:
             if gateway is not None:
                 gateway.request_stop()
 
-        async def try_reload() -> None:
-            log.info("SIGHUP: loading %s again", args.config, extra={"event": "reload"})
+        def shutting_down() -> bool:
+            """Stopping, and not for a reload (a reload queues its configuration before it stops the gateway)."""
+            return finished or (gateway is not None and gateway.status == "stopping" and not reloaded)
+
+        async def try_reload(trigger: str, extra: dict[str, object]) -> None:
+            log.info("%s: loading %s again", trigger, args.config, extra={"event": "reload", **extra})
             try:
                 new = await asyncio.to_thread(load_config, args.config)
                 build_pipelines(new)
@@ -140,27 +174,53 @@ def _run(args: argparse.Namespace) -> int:
                     "reload refused, still running the previous configuration: %s", e, extra={"event": "reload_refused"}
                 )
                 return
+            if shutting_down():
+                log.info("the gateway is shutting down: not restarting it", extra={"event": "reload_dropped"})
+                return
             reloaded.append(new)
             if gateway is not None:
                 gateway.request_stop()
 
+        async def on_sighup() -> None:
+            if watch is not None:
+                await watch.rebase()  # this edit is being loaded now: the watcher need not reload it again
+            await try_reload("SIGHUP", {"trigger": "sighup"})
+
         def on_hup() -> None:
-            task = asyncio.create_task(try_reload())
+            task = asyncio.create_task(on_sighup())
             pending.add(task)
             task.add_done_callback(pending.discard)
+
+        async def on_files_changed(changed: list[Path]) -> None:
+            folder = Path(args.config).resolve().parent
+            names = ", ".join(os.path.relpath(p, folder) for p in changed)
+            await try_reload(f"{names} changed", {"trigger": "file_change", "files": [str(p) for p in changed]})
 
         if args.duration is not None:
             loop.call_later(args.duration, finish)
         loop.add_signal_handler(signal.SIGHUP, on_hup)
-        while True:
-            gateway = Gateway(current, health_host=args.health_host, health_port=args.health_port,
-                              flush_timeout_s=args.flush_timeout)  # fmt: skip
-            await gateway.run()
-            if finished or not reloaded:
-                return
-            current = reloaded.pop()
-            reloaded.clear()
-            log.info("restarting with the reloaded configuration", extra={"event": "reloaded"})
+        watching: asyncio.Task[None] | None = None
+        if watch is not None:
+            watching = asyncio.create_task(watch.run(on_files_changed), name="config-watch")
+            log.info(
+                "watching %d configuration file(s) for changes, every %g s",
+                len(watch.files),
+                watch.interval_s,
+                extra={"event": "watching", "files": [str(p) for p in watch.files]},
+            )
+        try:
+            while True:
+                gateway = Gateway(current, health_host=args.health_host, health_port=args.health_port,
+                                  flush_timeout_s=args.flush_timeout)  # fmt: skip
+                await gateway.run()
+                if finished or not reloaded:
+                    return
+                current = reloaded.pop()
+                reloaded.clear()
+                log.info("restarting with the reloaded configuration", extra={"event": "reloaded"})
+        finally:
+            if watching is not None:
+                watching.cancel()
 
     try:
         asyncio.run(main())
