@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -92,7 +93,7 @@ def site_config(  # type: ignore[no-untyped-def]
 
 async def collect(args: argparse.Namespace) -> dict[str, float]:
     from connectors.modbus.client import ModbusConnector
-    from gateway.sample import Quality, Sample
+    from gateway.sample import Quality, Sample, SampleBlock, parts_of
 
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--devices", str(args.devices), "--registers", str(args.registers),
@@ -115,14 +116,18 @@ async def collect(args: argparse.Namespace) -> dict[str, float]:
         interval_s = args.interval_ms / 1000
 
         def emitter(connector: ModbusConnector):  # type: ignore[no-untyped-def]
-            async def emit(samples: list[Sample]) -> None:
+            async def emit(samples: Sequence[Sample]) -> None:
                 nonlocal good, bad, batches
                 batches += 1
-                for sample in samples:
-                    if sample.quality == Quality.GOOD:
-                        good += 1
-                    else:
-                        bad += 1
+                for part in parts_of(samples):
+                    if isinstance(part, SampleBlock):  # a read's columns: all good by construction
+                        good += len(part)
+                        continue
+                    for sample in part:
+                        if sample.quality == Quality.GOOD:
+                            good += 1
+                        else:
+                            bad += 1
                 cycle_ms.append(connector.health.extra["last_cycle_s"] * 1000)  # requests sent -> last answer
 
             return emit

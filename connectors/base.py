@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from gateway.sample import Sample
 
-Emit = Callable[[list[Sample]], Awaitable[None]]
-"""Called by a connector with the samples of one read cycle (or one subscription batch)."""
+Emit = Callable[[Sequence[Sample]], Awaitable[None]]
+"""Called by a connector with the samples of one read cycle (or one subscription batch); the
+sequence may be a `SampleBlock` or `SampleChain` (gateway/sample.py): treat it as read-only."""
 
 
 class LinkState(StrEnum):

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from gateway.sample import Quality, Sample
+from gateway.sample import Quality, Sample, SampleBlock, SampleChain, parts_of
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -95,35 +95,63 @@ def encode_segment(samples: Sequence[Sample], tag_ids: Mapping[str, int]) -> byt
     `"j": first id` replaces the list, which halves the JSON work and the bytes on disk.
     JSON keeps bool / int / float / str / None apart exactly (floats round-trip by repr,
     NaN and infinities included), is fast in CPython, and is readable with the sqlite3 shell.
-    Raises KeyError for a tag without an id.
+    `SampleBlock`s (and chains of them) are encoded from their columns, without a `Sample`
+    per value. Raises KeyError for a tag without an id.
     """
+    parts = parts_of(samples)
+    if all(part.__class__ is SampleBlock for part in parts):
+        blocks: list[SampleBlock] = parts  # type: ignore[assignment]
+        ids = list(map(tag_ids.__getitem__, itertools.chain.from_iterable(b.paths for b in blocks)))
+        values = blocks[0].values if len(blocks) == 1 else list(itertools.chain.from_iterable(b.values for b in blocks))
+        first_ts = blocks[0].ts_ns
+        if all(b.ts_ns == first_ts for b in blocks):
+            ts: int | list[int] = first_ts
+        else:
+            ts = list(itertools.chain.from_iterable(itertools.repeat(b.ts_ns, len(b)) for b in blocks))
+        return _encode_columns(ids, values, ts, 0, None)
     ids = [tag_ids[s.tag] for s in samples]
-    n = len(ids)
-    first = ids[0]
     timestamps = [s.ts_ns for s in samples]
     qualities = [_QUALITY_CODE[s.quality] for s in samples]
+    n = len(ids)
+    return _encode_columns(
+        ids,
+        [s.value for s in samples],
+        timestamps[0] if timestamps.count(timestamps[0]) == n else timestamps,
+        qualities[0] if qualities.count(qualities[0]) == n else qualities,
+        [s.reason for s in samples] if any(s.reason for s in samples) else None,
+    )
+
+
+def _encode_columns(
+    ids: list[int], values: Sequence[Any], ts: int | list[int], quality: int | list[int], reasons: list[str] | None
+) -> bytes:
+    n = len(ids)
+    first = ids[0]
     doc: dict[str, Any] = (
         {"j": first} if ids[-1] - first == n - 1 and ids == list(range(first, first + n)) else {"i": ids}
     )
-    doc["v"] = [s.value for s in samples]
-    doc["t"] = timestamps[0] if timestamps.count(timestamps[0]) == n else timestamps
-    doc["q"] = qualities[0] if qualities.count(qualities[0]) == n else qualities
-    if any(s.reason for s in samples):
-        doc["r"] = [s.reason for s in samples]
+    doc["v"] = values
+    doc["t"] = ts
+    doc["q"] = quality
+    if reasons is not None:
+        doc["r"] = reasons
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode_segment(payload: bytes, tag_paths: Mapping[int, str]) -> list[Sample]:
-    """The inverse of `encode_segment`."""
+def decode_segment(payload: bytes, tag_paths: Mapping[int, str]) -> Sequence[Sample]:
+    """The inverse of `encode_segment` (a `SampleBlock` when the segment is one good read)."""
     doc = json.loads(payload)
     values = doc["v"]
     n = len(values)
     ids = doc["i"] if "i" in doc else range(doc["j"], doc["j"] + n)
     t, q = doc["t"], doc["q"]
+    paths = tuple(map(tag_paths.__getitem__, ids))
+    if isinstance(t, int) and q == 0 and "r" not in doc:
+        return SampleBlock(paths, values, t)
     return list(
         map(
             Sample,
-            [tag_paths[i] for i in ids],
+            paths,
             values,
             itertools.repeat(t, n) if isinstance(t, int) else t,
             itertools.repeat(_CODE_QUALITY[q], n) if isinstance(q, int) else [_CODE_QUALITY[c] for c in q],
@@ -144,7 +172,8 @@ def segment_bytes(payload: bytes) -> int:
 class Batch:
     """Samples `first_seq..last_seq` for one sink; ack `last_seq` once the destination confirmed."""
 
-    samples: list[Sample]
+    samples: Sequence[Sample]
+    """A `SampleChain` of the stored segments (each part as it was appended or decoded)."""
     first_seq: int
     last_seq: int
 
@@ -178,26 +207,27 @@ class _Lazy:
     def __init__(self, payload: bytes, tag_paths: Mapping[int, str]) -> None:
         self.payload, self.tag_paths = payload, tag_paths
 
-    def __getitem__(self, items: slice) -> list[Sample]:
+    def __getitem__(self, items: slice) -> Sequence[Sample]:
         return decode_segment(self.payload, self.tag_paths)[items]
 
 
 def _take_after(segments: Iterator[tuple[int, int, Sequence[Sample] | _Lazy]], acked: int, limit: int) -> Batch | None:
     """The first `limit` samples after seq `acked` from segments in seq order."""
-    samples: list[Sample] = []
-    first = last = 0
+    parts: list[Sequence[Sample]] = []
+    taken = first = last = 0
     for first_seq, last_seq, segment_samples in segments:
         if last_seq <= acked:
             continue
         start = max(0, acked + 1 - first_seq)
-        take = segment_samples[start : start + limit - len(samples)]
-        if not samples:
+        take = segment_samples[start : start + limit - taken]
+        if not parts:
             first = first_seq + start
-        samples.extend(take)
+        parts.append(take)
+        taken += len(take)
         last = first_seq + start + len(take) - 1
-        if len(samples) >= limit:
+        if taken >= limit:
             break
-    return Batch(samples, first, last) if samples else None
+    return Batch(SampleChain(parts), first, last) if taken else None
 
 
 class Buffer:
@@ -221,7 +251,7 @@ class Buffer:
     ) -> None:
         self.path = Path(path)
         self.recent_samples = recent_samples
-        self._recent: deque[tuple[int, int, list[Sample]]] = deque()
+        self._recent: deque[tuple[int, int, Sequence[Sample]]] = deque()
         self._recent_count = 0
         self.max_bytes = max_bytes
         self.when_full = when_full
@@ -424,7 +454,7 @@ class Buffer:
         self._last_seq = last_seq
         self._bytes += nbytes
         self._segments += 1
-        self._remember_locked(first_seq, last_seq, list(samples))
+        self._remember_locked(first_seq, last_seq, samples if isinstance(samples, SampleBlock | SampleChain) else list(samples))
         return last_seq
 
     def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:
@@ -451,7 +481,7 @@ class Buffer:
             finally:
                 rows.close()
 
-    def _remember_locked(self, first_seq: int, last_seq: int, samples: list[Sample]) -> None:
+    def _remember_locked(self, first_seq: int, last_seq: int, samples: Sequence[Sample]) -> None:
         """Keep the newest segments in memory too (the caller holds the lock)."""
         self._recent.append((first_seq, last_seq, samples))
         self._recent_count += len(samples)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from edge_config.schema import DerivedTag, Device, SiteConfig
 from gateway.expression import Expression, parse_expression
-from gateway.sample import Quality, Sample, Value
+from gateway.sample import Quality, Sample, Value, chain_samples
 
 _QUALITY_RANK = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
 
@@ -76,9 +76,9 @@ class ReportByException:
         self.last_reported: dict[str, Sample] = {}
         self.suppressed = 0
 
-    def filter(self, samples: Sequence[Sample]) -> list[Sample]:
+    def filter(self, samples: Sequence[Sample]) -> Sequence[Sample]:
         if not self.policies:
-            return list(samples)  # no tag reports by exception: everything passes, no per-sample work
+            return samples  # no tag reports by exception: everything passes, no per-sample work
         passed: list[Sample] = []
         for sample in samples:
             policy = self.policies.get(sample.tag)
@@ -183,10 +183,12 @@ class DevicePipeline:
                 raise PipelineConfigError(f"{where}: {', '.join(unknown)} not a tag of this device")
             self._arithmetic.append(Arithmetic(path, expression))
 
-    def process(self, samples: Sequence[Sample]) -> list[Sample]:
-        """The samples (and derived samples) to store, in read order."""
-        out = list(samples)
+    def process(self, samples: Sequence[Sample]) -> Sequence[Sample]:
+        """The samples (and derived samples) to store, in read order (`samples` itself when
+        nothing is derived or filtered: a `SampleBlock` stays one)."""
+        out: Sequence[Sample] = samples
         if self._rates or self._arithmetic:
+            derived_samples: list[Sample] = []
             arrived: set[str] = set()
             for sample in samples:
                 name = self._name_of.get(sample.tag)
@@ -197,11 +199,12 @@ class DevicePipeline:
                 for rate in self._rates.get(name, ()):
                     derived = rate.update(sample)
                     if derived is not None:
-                        out.append(derived)
+                        derived_samples.append(derived)
             for arithmetic in self._arithmetic:
                 derived = arithmetic.update(self._latest, arrived)
                 if derived is not None:
-                    out.append(derived)
+                    derived_samples.append(derived)
+            out = chain_samples([samples, derived_samples])
         return self.report.filter(out)
 
 

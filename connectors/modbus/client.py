@@ -13,13 +13,12 @@ tag bad once, then reconnects with exponential backoff and jitter until cancelle
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import math
 import struct
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from connectors.backoff import Backoff
 from connectors.base import ConnectorHealth, Emit, LinkState
@@ -45,7 +44,7 @@ from connectors.modbus.transport import (
 )
 from connectors.writable import writable_tag
 from edge_config.schema import ByteOrder, DataType, Device, ModbusTag, SiteConfig
-from gateway.sample import Quality, Sample
+from gateway.sample import Quality, Sample, SampleBlock, chain_samples
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,9 @@ class _BlockDecoder:
 
     __slots__ = ("floats", "layout", "paths", "scaled")
 
-    def __init__(self, layout: struct.Struct, paths: list[str], scaled: list[tuple[int, ModbusTag]], floats: bool):
+    def __init__(
+        self, layout: struct.Struct, paths: tuple[str, ...], scaled: list[tuple[int, ModbusTag]], floats: bool
+    ) -> None:
         self.layout, self.paths, self.scaled, self.floats = layout, paths, scaled, floats
 
 
@@ -166,7 +167,7 @@ class ModbusConnector:
 
     async def _cycle(
         self, reads: list[ReadRequest], transport: RegisterTransport
-    ) -> tuple[list[Sample], LinkDown | None]:
+    ) -> tuple[Sequence[Sample], LinkDown | None]:
         """Samples of one poll cycle; a LinkDown stops the cycle and is returned with what was read."""
         if self.device.pipelining and transport.max_in_flight > 1:
             results = await asyncio.gather(*(self._read(read, transport) for read in reads), return_exceptions=True)
@@ -179,20 +180,21 @@ class ModbusConnector:
                     results.append(e)
                     if isinstance(e, LinkDown):
                         break
-        samples: list[Sample] = []
+        parts: list[Sequence[Sample]] = []
         link_error: LinkDown | None = None
         for read, result in zip(reads, results, strict=False):
             if isinstance(result, LinkDown):
                 link_error = link_error or result
             elif isinstance(result, ModbusDeviceError | ReadTimeout):
                 self.health.reads_failed += 1
-                samples.extend(self._bad(read, f"{result} reading {read.label}"))
+                self.health.last_error = f"{result} reading {read.label}"
+                parts.append(self._bad(read, self.health.last_error))
             elif isinstance(result, BaseException):
                 raise result
             else:
                 self.health.reads_ok += 1
-                samples.extend(self._decode(read, *result))
-        return samples, link_error
+                parts.append(self._decode(read, *result))
+        return chain_samples(parts), link_error
 
     async def _read(self, read: ReadRequest, transport: RegisterTransport) -> tuple[list[int], int]:
         self.health.extra["requests"] += 1
@@ -236,13 +238,13 @@ class ModbusConnector:
                 layout = block_struct([(s.index, s.data_type, s.byte_order) for s in read.slots], read.count)
             self._blocks[key] = layout and _BlockDecoder(
                 layout,
-                [self.paths[slot.name] for slot in read.slots],
+                tuple(self.paths[slot.name] for slot in read.slots),
                 [(i, d[7]) for i, d in enumerate(self._slot_decoders(read)) if not d[8]],
                 any(slot.data_type in FLOAT_TYPES for slot in read.slots),
             )
         return self._blocks[key]
 
-    def _decode(self, read: ReadRequest, words: list[int], ts_ns: int) -> list[Sample]:
+    def _decode(self, read: ReadRequest, words: list[int], ts_ns: int) -> Sequence[Sample]:
         block = self._block_decoder(read)
         if block is not None:
             try:
@@ -251,7 +253,7 @@ class ModbusConnector:
                 pass  # a short answer or a bad word: the per-tag path below names the tags it affects
             else:
                 if not block.scaled and not block.floats:  # the common case: no Python code per value
-                    return list(map(Sample, block.paths, values, itertools.repeat(ts_ns, len(values))))
+                    return SampleBlock(block.paths, list(values), ts_ns)
                 return self._finish_block(block, list(values), ts_ns)
         samples = []
         for path, start, end, data_type, byte_order, bit, length, tag, plain in self._slot_decoders(read):
@@ -266,18 +268,25 @@ class ModbusConnector:
             samples.append(Sample(path, raw if plain else apply_scaling(raw, tag), ts_ns))
         return samples
 
-    def _finish_block(self, block: _BlockDecoder, values: list[RawValue], ts_ns: int) -> list[Sample]:
-        """Block-decoded raw values -> Samples: the finite-float check on the raw value, then scaling."""
-        samples = [Sample(path, raw, ts_ns) for path, raw in zip(block.paths, values, strict=True)]
-        if block.floats:
-            for i, raw in enumerate(values):
+    def _finish_block(self, block: _BlockDecoder, values: list[RawValue], ts_ns: int) -> Sequence[Sample]:
+        """Block-decoded raw values -> samples: the finite-float check on the raw value, then scaling."""
+        if block.floats and not all(map(math.isfinite, values)):  # type: ignore[arg-type]
+            samples = []
+            for path, raw, (_, tag) in zip(block.paths, values, self._scaling_of(block), strict=True):
                 if raw.__class__ is float and not math.isfinite(raw):  # type: ignore[arg-type]
-                    reason = f"device sent {raw} (not a finite number)"
-                    samples[i] = Sample(block.paths[i], None, ts_ns, Quality.BAD, reason)
+                    samples.append(Sample(path, None, ts_ns, Quality.BAD, f"device sent {raw} (not a finite number)"))
+                else:
+                    samples.append(Sample(path, raw if tag is None else apply_scaling(raw, tag), ts_ns))
+            return samples
         for i, tag in block.scaled:
-            if samples[i].quality is Quality.GOOD:
-                samples[i] = Sample(block.paths[i], apply_scaling(values[i], tag), ts_ns)
-        return samples
+            values[i] = apply_scaling(values[i], tag)
+        return SampleBlock(block.paths, values, ts_ns)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _scaling_of(block: _BlockDecoder) -> list[tuple[int, ModbusTag | None]]:
+        """(index, tag to scale with or None) for every value of the block."""
+        scaled = dict(block.scaled)
+        return [(i, scaled.get(i)) for i in range(len(block.paths))]
 
     async def write(self, tag_name: str, value: bool | int | float | str) -> None:
         """Write an engineering value to a tag marked `writable` (scale, enum map and type applied).
@@ -316,4 +325,4 @@ async def read_once(config: SiteConfig, device: Device, *, timeout_s: float = 10
         transport.close()
     if link_error is not None:
         raise link_error
-    return samples
+    return list(samples)
