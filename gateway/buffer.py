@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -40,6 +41,8 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from gateway.sample import Quality, Sample, SampleBlock, SampleChain, parts_of
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -55,7 +58,14 @@ RECENT_SAMPLES = 20_000
 SQLite or JSON decoding; only a backlog older than this is read back from the file."""
 
 CHECKPOINT_INTERVAL_S = 1.0
-"""With fsync=batch, the WAL is synced to disk at least this often (bounds a power loss's damage)."""
+"""With fsync=batch, a commit reaches the disk (WAL checkpoint) at most this long after it was made,
+also when appending stops: `AsyncBuffer` schedules the sync (bounds what a power cut can take)."""
+
+CURSOR_SAVE_INTERVAL_S = 0.5
+"""A sink's acknowledgement moves its cursor in memory at once; the cursor row is written with the
+next append's transaction, or on its own when the last write is older than this. So a delivered
+batch costs no transaction of its own, and after a kill -9 or power cut at most the deliveries
+of about this long are sent again (at least once, never lost)."""
 
 _QUALITY_CODE = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
 _CODE_QUALITY = {code: quality for quality, code in _QUALITY_CODE.items()}
@@ -264,6 +274,9 @@ class Buffer:
         self._db.execute(f"PRAGMA synchronous={ {'always': 'FULL', 'batch': 'NORMAL', 'off': 'OFF'}[fsync] }")
         self._db.executescript(_SCHEMA)
         self._last_checkpoint = time.monotonic()
+        self._unsynced = False  # fsync=batch: a commit since the last checkpoint
+        self._cursors_saved_at = time.monotonic()
+        self._unsaved_cursors = False
         with self._transaction():
             self._load_counters()
             stored = {s: (a, d) for s, a, d in self._db.execute("SELECT sink, acked_seq, dropped FROM cursor")}
@@ -307,6 +320,7 @@ class Buffer:
             for sink, acked, dropped in self._db.execute("SELECT sink, acked_seq, dropped FROM cursor"):
                 if sink in self._acked:
                     self._acked[sink], self._dropped[sink] = int(acked), int(dropped)
+            self._unsaved_cursors = False  # acknowledgements not yet written are sent again: at least once
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -382,11 +396,26 @@ class Buffer:
         self._set_meta(bytes=self._bytes, segments=self._segments)
 
     def _maybe_checkpoint(self) -> None:
-        """fsync=batch: sync the WAL at least every CHECKPOINT_INTERVAL_S (what bounds a power loss)."""
-        if self.fsync == "batch" and time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
-            self._last_checkpoint = time.monotonic()
-            with self._lock:
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """fsync=batch: sync the WAL when the last sync is CHECKPOINT_INTERVAL_S old (what bounds a power loss)."""
+        if self.fsync == "batch":
+            self._unsynced = True
+            if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+                self.sync()
+
+    def sync(self) -> None:
+        """fsync=batch: checkpoint now if anything was committed since the last one (AsyncBuffer calls
+        this CHECKPOINT_INTERVAL_S after a commit, so the bound holds when appending stops too)."""
+        if self.fsync != "batch" or not self._unsynced:
+            return
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._last_checkpoint = time.monotonic()
+        self._unsynced = False
+
+    @property
+    def needs_sync(self) -> bool:
+        """A commit is waiting for `sync` (fsync=batch only)."""
+        return self._unsynced
 
     # -- the queue
 
@@ -419,6 +448,7 @@ class Buffer:
                     stored = stored or (bool(samples) and not isinstance(result, BufferFull))
                 if stored:
                     self._set_meta(last_seq=self._last_seq, bytes=self._bytes, segments=self._segments)
+                self._save_cursors_locked()  # acknowledgements ride along: no transaction of their own
         except BaseException:
             self._reload()  # rolled back: forget what the transaction changed in memory too
             raise
@@ -489,13 +519,41 @@ class Buffer:
             self._recent_count -= len(self._recent.popleft()[2])
 
     def ack(self, sink: str, up_to_seq: int) -> None:
-        """`sink`'s destination confirmed everything up to `up_to_seq`: move its cursor, compact."""
+        """`sink`'s destination confirmed everything up to `up_to_seq`: move its cursor.
+
+        The cursor row is written (and acknowledged segments compacted) with the next append's
+        transaction, or here when the last write is CURSOR_SAVE_INTERVAL_S old or the buffer
+        is over half full (room matters then). `save_cursors` writes it now.
+        """
         if up_to_seq <= self._acked[sink]:
             return
-        with self._transaction():
+        with self._lock:
             self._acked[sink] = min(up_to_seq, self._last_seq)
-            self._db.execute("UPDATE cursor SET acked_seq = ? WHERE sink = ?", (self._acked[sink], sink))
-            self._compact()
+            self._unsaved_cursors = True
+        if time.monotonic() - self._cursors_saved_at >= CURSOR_SAVE_INTERVAL_S or self._bytes * 2 > self.max_bytes:
+            self.save_cursors()
+
+    def ack_and_read(self, sink: str, up_to_seq: int, limit: int) -> Batch | None:
+        """`ack`, then `read_after` from the new cursor: one call, for one trip to the buffer's thread."""
+        self.ack(sink, up_to_seq)
+        return self.read_after(sink, limit)
+
+    def save_cursors(self) -> None:
+        """Write the acknowledged cursors now and compact (the ack path and `close` call this)."""
+        if not self._unsaved_cursors:
+            return
+        with self._transaction():
+            self._save_cursors_locked()
+        self._maybe_checkpoint()
+
+    def _save_cursors_locked(self) -> None:
+        """Inside a transaction: the in-memory cursors to the file, then compaction."""
+        if not self._unsaved_cursors:
+            return
+        self._db.executemany("UPDATE cursor SET acked_seq = ? WHERE sink = ?", [(a, s) for s, a in self._acked.items()])
+        self._compact()
+        self._unsaved_cursors = False
+        self._cursors_saved_at = time.monotonic()
 
     def has_room(self, nbytes: int = 0) -> bool:
         return self._bytes + nbytes <= self.max_bytes or self._bytes == 0
@@ -528,6 +586,7 @@ class Buffer:
             return result
 
     def close(self) -> None:
+        self.save_cursors()
         with self._lock:
             if self.fsync != "off":
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -538,7 +597,9 @@ class AsyncBuffer:
     """`Buffer` for the event loop: every call runs on one dedicated thread, in order.
 
     It also wakes the waiters: a forwarder sleeping in `wait_for_data` when samples are
-    appended, a paused reader sleeping in `wait_for_room` when a sink acknowledged.
+    appended, a paused reader sleeping in `wait_for_room` when a sink acknowledged; and
+    with fsync=batch it syncs CHECKPOINT_INTERVAL_S after a commit that was not synced,
+    so the bound on a power cut's loss holds when appending stops.
     """
 
     def __init__(self, buffer: Buffer) -> None:
@@ -548,6 +609,8 @@ class AsyncBuffer:
         self._room = asyncio.Event()
         self._pending: list[tuple[Sequence[Sample], asyncio.Future[int | BufferFull]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._syncing: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args, **kwargs))
@@ -589,11 +652,29 @@ class AsyncBuffer:
                     continue
                 for event in self._data.values():
                     event.set()
+                self._schedule_sync()
                 for (_, done), result in zip(group, results, strict=True):
                     if not done.done():
                         done.set_result(result)
         finally:
             self._committer = None
+
+    def _schedule_sync(self) -> None:
+        if self._sync_timer is None and self.buffer.needs_sync:
+            self._sync_timer = asyncio.get_running_loop().call_later(CHECKPOINT_INTERVAL_S, self._sync_due)
+
+    def _sync_due(self) -> None:
+        self._sync_timer = None
+        if self._syncing is None:
+            self._syncing = asyncio.create_task(self._sync(), name="edgefab-buffer-sync")
+
+    async def _sync(self) -> None:
+        try:
+            await self._run(self.buffer.sync)
+        except Exception:
+            log.exception("buffer sync failed (retried with the next commit)")
+        finally:
+            self._syncing = None
 
     async def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:
         self._data[sink].clear()
@@ -602,6 +683,15 @@ class AsyncBuffer:
     async def ack(self, sink: str, up_to_seq: int) -> None:
         await self._run(self.buffer.ack, sink, up_to_seq)
         self._room.set()
+        self._schedule_sync()
+
+    async def ack_and_read(self, sink: str, up_to_seq: int, limit: int) -> Batch | None:
+        """`ack` and `read_after` in one trip to the buffer's thread (a forwarder that keeps up)."""
+        self._data[sink].clear()
+        batch = await self._run(self.buffer.ack_and_read, sink, up_to_seq, limit)
+        self._room.set()
+        self._schedule_sync()
+        return batch
 
     async def wait_for_data(self, sink: str, timeout_s: float) -> None:
         """Sleep until something is appended (or `timeout_s`); call after `read_after` returned None."""
@@ -618,5 +708,10 @@ class AsyncBuffer:
         return await self._run(self.buffer.metrics)
 
     async def close(self) -> None:
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        if self._syncing is not None:
+            await self._syncing
         await self._run(self.buffer.close)
         self._executor.shutdown(wait=True)

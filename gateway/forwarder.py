@@ -107,11 +107,14 @@ class Forwarder:
         """Deliver until cancelled, or until `stop()` was called and everything was delivered."""
         name = self.sink.name
         prefetch: asyncio.Task[Batch | None] | None = None
+        batch: Batch | None = None
+        have_next = False  # `batch` already holds the read that came with the last acknowledgement
         while True:
             if prefetch is not None:
                 batch, prefetch = await prefetch, None
-            else:
+            elif not have_next:
                 batch = await self.buffer.read_after(name, self.batch_size)
+            have_next = False
             if batch is None:
                 self.stats.state = ForwarderState.IDLE
                 if self._stopping:
@@ -129,12 +132,14 @@ class Forwarder:
                     await asyncio.sleep(wait_s)
             self.stats.state = ForwarderState.DELIVERING
             sent_before = self._messages_sent()
-            # read (and decode) the next batch on the buffer's thread while this one is on the wire
-            prefetch = asyncio.create_task(self.buffer.read_after(name, self.batch_size, after_seq=batch.last_seq))
+            if len(batch.samples) >= self.batch_size:  # a backlog: read (and decode) the next batch on the
+                # buffer's thread while this one is on the wire
+                prefetch = asyncio.create_task(self.buffer.read_after(name, self.batch_size, after_seq=batch.last_seq))
             try:
                 await self.sink.deliver(batch.samples)
             except BaseException as e:
-                prefetch = await _discard(prefetch)
+                if prefetch is not None:
+                    prefetch = await _discard(prefetch)
                 if not isinstance(e, Exception):
                     raise
                 if isinstance(e, SinkUnavailable):
@@ -149,12 +154,15 @@ class Forwarder:
                 # charged after the fact, from what the sink really sent: the next batch waits for it
                 sent = self._messages_sent() - sent_before if sent_before is not None else None
                 self._owed_messages = sent if sent is not None else len(batch.samples)
-            await self.buffer.ack(name, batch.last_seq)
             self.backoff.reset()
             self.stats.batches_delivered += 1
             self.stats.samples_delivered += len(batch.samples)
             self.stats.last_delivery_ns = time.time_ns()
             self.stats.last_error = ""
+            if prefetch is not None:
+                await self.buffer.ack(name, batch.last_seq)
+            else:  # keeping up: acknowledge and read what came meanwhile in one trip to the buffer's thread
+                batch, have_next = await self.buffer.ack_and_read(name, batch.last_seq, self.batch_size), True
 
     def _messages_sent(self) -> int | None:
         """The sink's own count of messages sent (`SinkCounters.messages_sent`), when it keeps one."""

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.buffer import Buffer, BufferFull, decode_segment, encode_segment, segment_bytes
+from gateway.buffer import (
+    CURSOR_SAVE_INTERVAL_S,
+    Buffer,
+    BufferFull,
+    decode_segment,
+    encode_segment,
+    segment_bytes,
+)
 from gateway.sample import Quality, Sample
 
 TAG = "acme/dongguan/stamping/line1/press01/{}"
@@ -100,14 +109,48 @@ def test_a_sink_that_is_up_to_date_reads_nothing(tmp_path: Path) -> None:
     assert buffer.read_after("mqtt", 10) is None
 
 
-def test_segments_acknowledged_by_every_sink_are_compacted_away(tmp_path: Path) -> None:
+def test_segments_acknowledged_by_every_sink_are_compacted_away_when_the_cursors_are_written(tmp_path: Path) -> None:
     buffer = Buffer(tmp_path / "b.db", ["mqtt", "influxdb"])
     last = buffer.append(samples(5))
     buffer.ack("mqtt", last)
+    buffer.save_cursors()
     assert buffer.metrics().segments == 1, "influxdb has not acknowledged yet"
     buffer.ack("influxdb", last)
+    assert buffer.metrics().sinks["influxdb"].depth == 0, "an acknowledgement moves the cursor at once"
+    buffer.append(samples(1, 5))  # the cursors ride along with the next append's transaction
     metrics = buffer.metrics()
-    assert metrics.segments == 0 and metrics.bytes == 0
+    assert metrics.segments == 1 and metrics.last_seq == last + 1
+
+
+def test_an_acknowledgement_is_written_on_its_own_once_the_last_cursor_write_is_old(tmp_path: Path) -> None:
+    """No append comes (a device went quiet): the cursor still reaches the file within CURSOR_SAVE_INTERVAL_S."""
+    path = tmp_path / "b.db"
+    buffer = Buffer(path, ["mqtt"])
+    first = buffer.append(samples(3))
+    buffer.ack("mqtt", first)
+    assert on_disk_cursor(path, "mqtt") == 0, "written with the next append, not at once"
+    time.sleep(CURSOR_SAVE_INTERVAL_S)
+    second = buffer.append(samples(2, 3))
+    time.sleep(CURSOR_SAVE_INTERVAL_S)
+    buffer.ack("mqtt", second)
+    assert on_disk_cursor(path, "mqtt") == second
+    assert buffer.metrics().segments == 0
+
+
+def test_acknowledgements_not_yet_written_are_written_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    buffer = Buffer(path, ["mqtt"])
+    last = buffer.append(samples(3))
+    buffer.ack("mqtt", last)
+    buffer.close()
+    assert on_disk_cursor(path, "mqtt") == last
+    assert Buffer(path, ["mqtt"]).read_after("mqtt", 10) is None
+
+
+def on_disk_cursor(path: Path, sink: str) -> int:
+    """The cursor as another process (a restarted gateway) would find it."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT acked_seq FROM cursor WHERE sink = ?", (sink,)).fetchone()[0])
 
 
 def test_metrics_report_depth_and_the_age_of_the_oldest_unacknowledged_sample(tmp_path: Path) -> None:
