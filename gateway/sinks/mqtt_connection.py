@@ -58,12 +58,18 @@ OnMessage = Callable[[str, bytes], None]
 WillFactory = Callable[[], Message | None]
 
 
+LOST_BY_NETWORK = "closed by the broker or the network"
+
+
 class _Session:
     """One paho client and what the asyncio side needs to know about it."""
 
-    def __init__(self, client: paho.Client, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, client: paho.Client, loop: asyncio.AbstractEventLoop, on_lost: Callable[[_Session], None]
+    ) -> None:
         self.client = client
         self.loop = loop
+        self._on_lost = on_lost
         self.connack: asyncio.Future[int] = loop.create_future()
         self.lost = asyncio.Event()
         self.acked = 0  # PUBACKs received (written by paho's thread only)
@@ -90,15 +96,19 @@ class _Session:
     def on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         client.loop_stop()  # from inside the network thread: no join, only "do not reconnect"
         # MQTT 3.1.1 has no reason codes: paho reports every unexpected end as "Unspecified error"
-        reason = "closed by the broker or the network" if reason_code.is_failure else str(reason_code)
-        self._to_loop(self._set_lost, reason)
+        reason = LOST_BY_NETWORK if reason_code.is_failure else str(reason_code)
+        self._to_loop(self.mark_lost, reason)
 
-    def _set_lost(self, reason: str) -> None:
+    # the event loop -------------------------------------------------------
+    def mark_lost(self, reason: str) -> None:
+        """The connection is over, whoever noticed first: paho's callback, a publish on the closed socket
+        or a PUBACK timeout. Idempotent; the first reason stays."""
         self.disconnect_reason = self.disconnect_reason or reason
         self.lost.set()
         self.acks_changed.set()
         if not self.connack.done():
             self.connack.set_result(-1)
+        self._on_lost(self)
 
     def on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
         self.acked += 1
@@ -154,9 +164,20 @@ class MqttConnection:
             self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.client_id}")
 
     async def wait_connected(self, timeout_s: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
-        return self.connected
+        """True once a connection is up (birth published), False if none is within `timeout_s`.
+
+        Loops because a connection can be lost between `_ready` firing and this coroutine resuming;
+        `_ready` is cleared on the loss itself (`_session_lost`), so this never spins.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not self.connected:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), remaining)
+        return True
 
     async def stop(self, goodbye: list[Message] | None = None) -> None:
         """Publish `goodbye` (confirmed, best effort), disconnect cleanly and join paho's thread."""
@@ -194,7 +215,6 @@ class MqttConnection:
                 log.warning(
                     "mqtt %s: cannot connect to %s:%s: %s", self.client_id, self.host, self.port, self.last_error
                 )
-            self._ready.clear()
             await self._close_session()
             if not self._stopping:
                 await asyncio.sleep(self._backoff.next_delay_s())
@@ -230,7 +250,7 @@ class MqttConnection:
     async def _connect_once(self) -> None:
         loop = asyncio.get_running_loop()
         client = self._new_client()
-        session = _Session(client, loop)
+        session = _Session(client, loop, self._session_lost)
         client.on_connect = session.on_connect
         client.on_disconnect = session.on_disconnect
         client.on_publish = session.on_publish
@@ -251,9 +271,17 @@ class MqttConnection:
         self.last_error = ""
         log.info("mqtt %s: connected to %s:%s", self.client_id, self.host, self.port)
         await self._on_connected(self)  # birth messages, before any delivery may use the connection
-        self._ready.set()
+        if not session.lost.is_set():  # else `_run` is about to close it
+            self._ready.set()
+
+    def _session_lost(self, session: _Session) -> None:
+        """Not ready from the moment the loss is known, not only once `_run` gets to close the session:
+        a `wait_connected` in between would otherwise see the old connection's readiness."""
+        if session is self._session:
+            self._ready.clear()
 
     async def _close_session(self) -> None:
+        self._ready.clear()
         session, self._session = self._session, None
         if session is None:
             return
@@ -293,6 +321,10 @@ class MqttConnection:
                     raise fail(f"mqtt connection lost after {sent} of {len(messages)} messages")
             info = client.publish(message.topic, message.payload, message.qos, message.retain)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                # paho's thread closed the socket and its on_disconnect may still be on its way to the loop:
+                # the loss is known now (as after a PUBACK timeout, the connection is not used again)
+                closed = info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
+                session.mark_lost(LOST_BY_NETWORK if closed else f"publish failed: {paho.error_string(info.rc)}")
                 raise fail(f"mqtt publish failed: {paho.error_string(info.rc)}")
             sent += 1
             if message.qos > 0:
@@ -311,8 +343,7 @@ class MqttConnection:
                 raise fail(f"mqtt connection lost with {target - session.acked} messages unacknowledged")
             remaining = deadline - loop.time()
             if remaining <= 0:
-                session.disconnect_reason = "PUBACK timeout"
-                session.lost.set()  # recycle the connection: late PUBACKs must not count for the next batch
+                session.mark_lost("PUBACK timeout")  # recycle the connection: late PUBACKs must not count later
                 raise fail(f"mqtt: {target - session.acked} PUBACKs missing after {limit_s} s")
             session.acks_changed.clear()
             session.wake_at = target

@@ -294,6 +294,32 @@ async def test_a_disconnect_with_messages_in_flight_is_not_a_delivery_and_the_re
         await sink.stop()
 
 
+async def test_a_loss_that_paho_saw_before_the_event_loop_did_is_waited_out_not_reported_as_connected_or_failed(
+    mosquitto,
+):
+    """The interleaving behind a CI flake of the in-flight test, made deterministic: paho's thread closes
+    the socket and queues its disconnect callback while the event loop is busy, so a delivery fails on the
+    closed socket before the loop heard of the loss. wait_connected must then wait for the new connection,
+    not return the old connection's stale readiness (True) nor a disconnect it had not yet processed (False)."""
+    sink = await started(MqttSink(sink_config(mosquitto, qos=1), demo_site()))
+    sample = [Sample("acme/dongguan/stamping/line1/press01/temp", 1.0, T0_NS)]
+    try:
+        (network_thread,) = paho_threads("edgefab-")
+        mosquitto.kill()
+        network_thread.join(5)  # blocks the event loop: paho has handled the loss, the loop has not
+        assert not network_thread.is_alive()
+        with pytest.raises(SinkUnavailable):
+            await sink.deliver(sample)
+
+        mosquitto.start()
+        assert await sink.wait_connected(10), sink.last_error
+        assert sink.counters.disconnects == 1 and sink.counters.connects == 2
+        await sink.deliver(sample)
+        assert sink.counters.samples_delivered == 1
+    finally:
+        await sink.stop()
+
+
 async def test_qos0_delivers_without_waiting_for_acknowledgements(mosquitto, subscriber):
     sink = await started(MqttSink(sink_config(mosquitto, qos=0, format="uns-json"), demo_site()))
     try:
