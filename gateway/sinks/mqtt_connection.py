@@ -215,7 +215,10 @@ class MqttConnection:
                 log.warning(
                     "mqtt %s: cannot connect to %s:%s: %s", self.client_id, self.host, self.port, self.last_error
                 )
-            await self._close_session()
+            try:
+                await self._close_session()
+            except Exception:  # never ends the reconnect loop without a word
+                log.exception("mqtt %s: closing the lost connection failed", self.client_id)
             if not self._stopping:
                 await asyncio.sleep(self._backoff.next_delay_s())
 
@@ -356,8 +359,15 @@ class MqttConnection:
 
 
 def _join_network_thread(client: paho.Client) -> None:
-    client.loop_stop()
+    """Stop paho's network thread and wait for it (at most 5 s more).
+
+    paho 2.2's `loop_stop()` reads `client._thread` again after checking it, and the thread sets it to
+    None as it ends: a thread ending just then (right after on_disconnect) makes loop_stop raise
+    AttributeError. The thread is over then, so that is not an error here.
+    """
     thread: threading.Thread | None = getattr(client, "_thread", None)
+    with contextlib.suppress(AttributeError):
+        client.loop_stop()
     if thread is not None and thread is not threading.current_thread():
         thread.join(5.0)
     with contextlib.suppress(Exception):
