@@ -484,7 +484,8 @@ class Buffer:
         self._last_seq = last_seq
         self._bytes += nbytes
         self._segments += 1
-        self._remember_locked(first_seq, last_seq, samples if isinstance(samples, SampleBlock | SampleChain) else list(samples))
+        kept = samples if samples.__class__ in (SampleBlock, SampleChain) else list(samples)  # the column forms are immutable
+        self._remember_locked(first_seq, last_seq, kept)
         return last_seq
 
     def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:

@@ -94,6 +94,8 @@ class SampleBlock(Sequence[Sample]):
     def __getitem__(self, index: slice) -> SampleBlock: ...
     def __getitem__(self, index: int | slice) -> Sample | SampleBlock:
         if isinstance(index, slice):
+            if index.step is None and not index.start and (index.stop is None or index.stop >= len(self.values)):
+                return self  # the whole block (a forwarder taking a stored segment): no copy
             return SampleBlock(self.paths[index], self.values[index], self.ts_ns)
         return Sample(self.paths[index], self.values[index], self.ts_ns)
 
@@ -155,7 +157,7 @@ class SampleChain(Sequence[Sample]):
 
 def parts_of(samples: Sequence[Sample]) -> list[Sequence[Sample]]:
     """The parts of a `SampleChain` (each possibly a `SampleBlock`), or `[samples]`."""
-    return samples.parts if isinstance(samples, SampleChain) else [samples]
+    return samples.parts if samples.__class__ is SampleChain else [samples]  # type: ignore[attr-defined]
 
 
 def chain_samples(parts: Iterable[Sequence[Sample]]) -> Sequence[Sample]:

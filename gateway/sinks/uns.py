@@ -158,9 +158,9 @@ class BatchEncoder:
         self._layouts: dict[tuple[str, ...], tuple[str, str] | None] = {}  # block paths -> (machine, template)
         self._heads: dict[str, str] = {}
 
-    def encode(self, samples: Iterable[Sample]) -> dict[str, bytes]:
+    def encode(self, samples: Sequence[Sample]) -> dict[str, bytes]:
         entries: dict[str, list[str]] = {}
-        for part in parts_of(samples) if isinstance(samples, Sequence) else [samples]:
+        for part in parts_of(samples):
             if part.__class__ is SampleBlock and self._encode_block(part, entries):  # type: ignore[arg-type]
                 continue
             self._encode_samples(part, entries)
