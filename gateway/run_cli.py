@@ -196,9 +196,17 @@ def _run(args: argparse.Namespace) -> int:
             names = ", ".join(os.path.relpath(p, folder) for p in changed)
             await try_reload(f"{names} changed", {"trigger": "file_change", "files": [str(p) for p in changed]})
 
+        def on_stop_signal(sig: signal.Signals) -> None:
+            """SIGTERM / SIGINT end the run, also while a reload is restarting the gateway (handled
+            here, not by each Gateway, so a stop during a reload is not mistaken for the reload's stop)."""
+            log.info("received %s: shutting down", sig.name, extra={"event": "signal"})
+            finish()
+
         if args.duration is not None:
             loop.call_later(args.duration, finish)
         loop.add_signal_handler(signal.SIGHUP, on_hup)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_stop_signal, sig)
         watching: asyncio.Task[None] | None = None
         if watch is not None:
             watching = asyncio.create_task(watch.run(on_files_changed), name="config-watch")
@@ -212,7 +220,9 @@ def _run(args: argparse.Namespace) -> int:
             while True:
                 gateway = Gateway(current, health_host=args.health_host, health_port=args.health_port,
                                   flush_timeout_s=args.flush_timeout)  # fmt: skip
-                await gateway.run()
+                if finished:  # stopped before this gateway was built
+                    return
+                await gateway.run(install_signal_handlers=False)
                 if finished or not reloaded:
                     return
                 current = reloaded.pop()
