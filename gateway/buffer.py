@@ -412,6 +412,17 @@ class Buffer:
         self._last_checkpoint = time.monotonic()
         self._unsynced = False
 
+    def sync_if_due(self) -> float | None:
+        """The timer's sync: checkpoint if the last one is CHECKPOINT_INTERVAL_S old; else the seconds
+        until it will be (the caller waits that long and asks again); None when nothing waits."""
+        if self.fsync != "batch" or not self._unsynced:
+            return None
+        remaining = CHECKPOINT_INTERVAL_S - (time.monotonic() - self._last_checkpoint)
+        if remaining > 0:
+            return remaining
+        self.sync()
+        return None
+
     @property
     def needs_sync(self) -> bool:
         """A commit is waiting for `sync` (fsync=batch only)."""
@@ -660,9 +671,9 @@ class AsyncBuffer:
         finally:
             self._committer = None
 
-    def _schedule_sync(self) -> None:
-        if self._sync_timer is None and self.buffer.needs_sync:
-            self._sync_timer = asyncio.get_running_loop().call_later(CHECKPOINT_INTERVAL_S, self._sync_due)
+    def _schedule_sync(self, delay_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        if self._sync_timer is None and self._syncing is None and self.buffer.needs_sync:
+            self._sync_timer = asyncio.get_running_loop().call_later(delay_s, self._sync_due)
 
     def _sync_due(self) -> None:
         self._sync_timer = None
@@ -670,12 +681,17 @@ class AsyncBuffer:
             self._syncing = asyncio.create_task(self._sync(), name="edgefab-buffer-sync")
 
     async def _sync(self) -> None:
+        """A checkpoint appends already made (while appending, they checkpoint every interval
+        themselves: then this only waits for the next one to be due)."""
+        remaining = None
         try:
-            await self._run(self.buffer.sync)
+            remaining = await self._run(self.buffer.sync_if_due)
         except Exception:
             log.exception("buffer sync failed (retried with the next commit)")
         finally:
             self._syncing = None
+        if remaining is not None:
+            self._schedule_sync(remaining)
 
     async def read_after(self, sink: str, limit: int, after_seq: int | None = None) -> Batch | None:
         self._data[sink].clear()

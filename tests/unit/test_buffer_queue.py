@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.buffer import (
+    CHECKPOINT_INTERVAL_S,
     CURSOR_SAVE_INTERVAL_S,
     Buffer,
     BufferFull,
@@ -274,3 +275,18 @@ def test_under_drop_oldest_each_sink_receives_every_sample_exactly_once_or_count
         stored_bytes, stored_segments = db.execute("SELECT COALESCE(SUM(nbytes), 0), COUNT(*) FROM segment").fetchone()
     assert (buffer.metrics().bytes, buffer.metrics().segments) == (stored_bytes, stored_segments)
     buffer.close()
+
+
+def test_fsync_batch_a_commit_waits_at_most_one_checkpoint_interval_for_its_sync(tmp_path: Path) -> None:
+    """The timer's question: is a sync due? Not before the last one is CHECKPOINT_INTERVAL_S old, then yes."""
+    buffer = Buffer(tmp_path / "b.db", ["mqtt"], fsync="batch")
+    assert buffer.sync_if_due() is None, "nothing committed, nothing to sync"
+    buffer.append(samples(3))
+    assert buffer.needs_sync
+    remaining = buffer.sync_if_due()
+    assert remaining is not None and 0 < remaining <= CHECKPOINT_INTERVAL_S
+    time.sleep(remaining)
+    assert buffer.sync_if_due() is None and not buffer.needs_sync
+    always = Buffer(tmp_path / "a.db", ["mqtt"], fsync="always")
+    always.append(samples(3))
+    assert not always.needs_sync, "fsync=always syncs at every commit"
