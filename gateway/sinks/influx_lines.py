@@ -21,11 +21,11 @@ Mapping (one measurement per machine, the hierarchy as tags, one field per tag):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from edge_config.schema import DataType, ModbusTag, SiteConfig
-from gateway.sample import Quality, Sample
+from gateway.sample import Quality, Sample, SampleBlock, parts_of
 
 INTEGER_TYPES = {
     DataType.INT16,
@@ -89,9 +89,13 @@ def _field_value(value: object, kind: FieldKind | None) -> str | None:
 class LineEncoder:
     """Encodes samples to line protocol, caching each series' measurement-and-tags prefix."""
 
+    MAX_LAYOUTS = 4096
+    """Cached block layouts (one per distinct read); the cache starts over beyond this."""
+
     def __init__(self, kinds: dict[str, FieldKind] | None = None) -> None:
         self.kinds = kinds or {}
         self._series: dict[tuple[str, Quality], str] = {}
+        self._layouts: dict[tuple[str, ...], _BlockLayout | None] = {}
 
     def series(self, machine_path: str, quality: Quality) -> str:
         key = (machine_path, quality)
@@ -109,19 +113,74 @@ class LineEncoder:
             prefix = self._series[key] = f"{_escape_key(machine)},{tag_text}"
         return prefix
 
-    def lines(self, samples: Iterable[Sample]) -> tuple[list[str], int]:
-        """Line-protocol lines for `samples`, and how many samples wrote no field."""
+    def lines(self, samples: Sequence[Sample]) -> tuple[list[str], int]:
+        """Line-protocol lines for `samples`, and how many samples wrote no field.
+
+        A `SampleBlock` of one machine (a read's columns) goes in as one point without a
+        `Sample` per value; the lines are the same as for the samples one by one.
+        """
         points: dict[tuple[str, Quality, int], dict[str, str]] = {}
         skipped = 0
-        for sample in samples:
-            machine_path, tag = sample.tag.rsplit("/", 1)
-            text = _field_value(sample.value, self.kinds.get(sample.tag))
-            if text is None:
-                skipped += 1
+        for part in parts_of(samples):
+            layout = self._block_layout(part.paths) if part.__class__ is SampleBlock else None  # type: ignore[attr-defined]
+            if layout is not None:
+                texts = layout.texts(part.values)  # type: ignore[attr-defined]
+                written: Iterable[tuple[str, str]] = zip(layout.keys, texts, strict=True)  # type: ignore[assignment]
+                if None in texts:
+                    written = [(k, t) for k, t in written if t is not None]
+                    skipped += len(texts) - len(written)
+                if written and texts:
+                    points.setdefault((layout.machine_path, Quality.GOOD, part.ts_ns), {}).update(written)  # type: ignore[attr-defined]
                 continue
-            points.setdefault((machine_path, sample.quality, sample.ts_ns), {})[_escape_key(tag)] = text
+            for sample in part:
+                machine_path, tag = sample.tag.rsplit("/", 1)
+                text = _field_value(sample.value, self.kinds.get(sample.tag))
+                if text is None:
+                    skipped += 1
+                    continue
+                points.setdefault((machine_path, sample.quality, sample.ts_ns), {})[_escape_key(tag)] = text
         lines = [
             f"{self.series(machine_path, quality)} {','.join(f'{k}={v}' for k, v in fields.items())} {ts_ns}"
             for (machine_path, quality, ts_ns), fields in points.items()
         ]
         return lines, skipped
+
+    def _block_layout(self, paths: tuple[str, ...]) -> _BlockLayout | None:
+        layout = self._layouts.get(paths, _UNSEEN)
+        if layout is _UNSEEN:
+            if len(self._layouts) >= self.MAX_LAYOUTS:
+                self._layouts.clear()
+            split = [path.rsplit("/", 1) for path in paths]
+            machines = {machine for machine, _ in split}
+            layout = self._layouts[paths] = (
+                _BlockLayout(
+                    machines.pop(), [_escape_key(tag) for _, tag in split], [self.kinds.get(path) for path in paths]
+                )
+                if len(machines) == 1
+                else None
+            )
+        return layout  # type: ignore[return-value]
+
+
+class _BlockLayout:
+    """What a block of one machine writes: its series, escaped field keys and field kinds."""
+
+    __slots__ = ("all_floats", "all_integers", "keys", "kinds", "machine_path")
+
+    def __init__(self, machine_path: str, keys: list[str], kinds: list[FieldKind | None]) -> None:
+        self.machine_path, self.keys, self.kinds = machine_path, keys, kinds
+        self.all_integers = all(kind is FieldKind.INTEGER for kind in kinds)
+        self.all_floats = all(kind is FieldKind.FLOAT for kind in kinds)
+
+    def texts(self, values: list[object]) -> list[str | None]:
+        """Each value's field text (None: writes no field), in C-level steps for plain numbers."""
+        if self.all_integers or self.all_floats:
+            types = set(map(type, values))
+            if self.all_integers and types == {int}:
+                return list(map("{}i".format, values))
+            if self.all_floats and types <= {int, float} and all(map(math.isfinite, values)):  # type: ignore[arg-type]
+                return list(map(repr, map(float, values)))  # type: ignore[arg-type]
+        return list(map(_field_value, values, self.kinds))
+
+
+_UNSEEN = object()

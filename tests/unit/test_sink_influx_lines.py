@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_config.schema import Device, Gateway, ModbusTag, ModbusTcpConnection, Site, SiteConfig
-from gateway.sample import Quality, Sample
+from gateway.sample import Quality, Sample, SampleBlock, SampleChain
 from gateway.sinks.influx_lines import FieldKind, LineEncoder, field_kinds
 
 PRESS = "acme/dongguan/stamping/line1/press01"
@@ -101,3 +101,38 @@ def test_every_finite_float_is_written_so_that_it_reads_back_exactly(value: floa
     (line,), _ = LineEncoder().lines([Sample(f"{PRESS}/x", value, 1)])
     text = line.split(" ")[1].removeprefix("x=")
     assert float(text) == value
+
+
+TAG_NAMES = ["state", "parts", "temp", "flow", "door", "running", "recipe", "unconfigured"]
+line_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(), st.text(max_size=4)
+)
+blocks = st.builds(
+    lambda machine, names, values, ts: SampleBlock(
+        tuple(f"acme/dongguan/stamping/line1/{machine}/{n}" for n in names), values[: len(names)], ts
+    ),
+    machine=st.sampled_from(["press01", "press 2"]),
+    names=st.lists(st.sampled_from(TAG_NAMES), min_size=1, max_size=5),
+    values=st.lists(line_values, min_size=5, max_size=5),
+    ts=st.integers(0, 3),
+)
+number_blocks = st.builds(  # the C-level paths: all-integer and all-float tags with plain numbers
+    lambda names, ints, ts: SampleBlock(tuple(f"{PRESS}/{n}" for n in names), ints[: len(names)], ts),
+    names=st.lists(st.sampled_from(["parts", "temp", "flow"]), min_size=1, max_size=3, unique=True),
+    ints=st.lists(st.one_of(st.integers(0, 10**6), st.floats(allow_nan=False, allow_infinity=False)), min_size=3, max_size=3),
+    ts=st.integers(0, 3),
+)
+single_samples = st.lists(
+    st.builds(Sample, st.sampled_from([f"{PRESS}/{n}" for n in TAG_NAMES]), line_values, st.integers(0, 3),
+              st.sampled_from(list(Quality))),
+    max_size=4,
+)  # fmt: skip
+
+
+@given(st.lists(st.one_of(blocks, number_blocks, single_samples), max_size=5))
+def test_read_blocks_write_exactly_the_lines_of_the_same_samples_one_by_one(parts: list) -> None:
+    """The column fast path changes the CPU, never a line, a field type or the skipped count."""
+    chain = SampleChain(parts)
+    encoder = LineEncoder(field_kinds(site()))
+    assert encoder.lines(chain) == LineEncoder(field_kinds(site())).lines(list(chain))
+    assert encoder.lines(chain) == LineEncoder(field_kinds(site())).lines(list(chain)), "again, from cached layouts"
