@@ -145,7 +145,7 @@ class Mosquitto:
 
 
 class Subscriber:
-    """Counts values arriving in uns-batch (or uns-json) messages and measures register-0 delays."""
+    """Counts values arriving in uns-batch, uns-json or Sparkplug B DDATA messages and measures register-0 delays."""
 
     def __init__(self, port: int) -> None:
         import paho.mqtt.client as paho
@@ -155,9 +155,10 @@ class Subscriber:
         self.delays_ms: list[float] = []
         self.measuring = False
         self._lock = threading.Lock()
+        self._r000_alias: dict[str, int] = {}  # Sparkplug device topic suffix -> alias of r000 (from its DBIRTH)
         self.subscribed = threading.Event()
         client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bench-subscriber")
-        client.on_connect = lambda c, *_: c.subscribe("bench/#", qos=1)
+        client.on_connect = lambda c, *_: c.subscribe([("bench/#", 1), ("spBv1.0/#", 1)])
         client.on_subscribe = lambda *_: self.subscribed.set()
         client.on_disconnect = lambda *_: self.subscribed.clear()
         client.on_message = self._on_message
@@ -168,6 +169,9 @@ class Subscriber:
 
     def _on_message(self, _c: object, _u: object, msg: object) -> None:
         now_ms = int(time.time() * 1000)
+        if msg.topic.startswith("spBv1.0/"):  # type: ignore[attr-defined]
+            self._on_sparkplug(msg.topic, msg.payload, now_ms)  # type: ignore[attr-defined]
+            return
         if "/_gateway/" in msg.topic or not self.measuring:  # type: ignore[attr-defined]
             return  # the gateway's status; outside the live window, spare the shared CPU the parsing
         doc = json.loads(msg.payload)  # type: ignore[attr-defined]
@@ -177,6 +181,23 @@ class Subscriber:
             for s in samples:
                 if s["tag"] == "r000" and isinstance(s.get("value"), int):
                     self.delays_ms.append((now_ms - s["value"]) & 0xFFFF)
+
+    def _on_sparkplug(self, topic: str, payload: bytes, now_ms: int) -> None:
+        from gateway.sinks.sparkplug_proto import Payload
+
+        kind, device = topic.split("/")[2], topic.split("/", 4)[-1]
+        if kind == "DBIRTH":  # aliases are declared here; DDATA carries only aliases
+            for metric in Payload.FromString(payload).metrics:
+                if metric.name == "r000":
+                    self._r000_alias[device] = metric.alias
+        elif kind == "DDATA" and self.measuring:
+            metrics = Payload.FromString(payload).metrics
+            alias = self._r000_alias.get(device)
+            with self._lock:
+                self.values += len(metrics)
+                for metric in metrics:
+                    if metric.alias == alias and not metric.is_null:
+                        self.delays_ms.append((now_ms - metric.int_value) & 0xFFFF)
 
     def take(self) -> tuple[int, list[float]]:
         with self._lock:

@@ -23,15 +23,20 @@ that connection's NDEATH (the will) and its NBIRTH. seq is 0 on NBIRTH and incre
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from edge_config.schema import DataType as TagType
 from edge_config.schema import ModbusTag, OpcUaTag, SiteConfig
-from gateway.sample import Quality, Sample, Value
+from gateway.sample import Quality, Sample, SampleBlock, Value, parts_of
 from gateway.sinks.sparkplug_proto import DataType, Payload
 
 NAMESPACE = "spBv1.0"
+
+MAX_BLOCK_PLANS = 4096
+"""Cached block plans (one per distinct read); the cache starts over beyond this."""
+
+_UNSEEN = object()
 REBIRTH_METRIC = "Node Control/Rebirth"
 BDSEQ_METRIC = "bdSeq"
 
@@ -130,7 +135,17 @@ class _Metric:
     alias: int
     datatype: DataType
     unit: str | None = None
-    last: Sample | None = None
+    last_seen: Sample | tuple[SampleBlock, int] | None = None
+    """The last value sent (its DBIRTH shows it): a Sample, or a read block and the value's index,
+    so the block path does not build a Sample per value for a rebirth that rarely comes."""
+
+    @property
+    def last(self) -> Sample | None:
+        seen = self.last_seen
+        if seen is None or seen.__class__ is Sample:
+            return seen  # type: ignore[return-value]
+        block, index = seen  # type: ignore[misc]
+        return block[index]
 
 
 @dataclass
@@ -154,6 +169,7 @@ class SparkplugNode:
         self._bdseq_alias = self._take_alias()
         self._devices: dict[str, _Device] = {}
         self._device_by_machine_path: dict[str, _Device] = {}
+        self._block_plans: dict[tuple[str, ...], tuple[_Device, list[_Metric]] | None] = {}
         for device in site.devices:
             spb_device = self._device(device.name)
             for name, tag in device.tags.items():
@@ -193,35 +209,40 @@ class SparkplugNode:
                 out.append(self._dbirth(device, now_ms))
         return out
 
-    def data(self, samples: Iterable[Sample], now_ms: int) -> list[Outgoing]:
-        """DDATA per device for `samples` (in order), preceded by a DBIRTH where a metric is new."""
-        by_device: dict[str, list[Sample]] = {}
-        for sample in samples:
-            machine_path, tag_name = sample.tag.rsplit("/", 1)
-            device = self._device_by_machine_path.get(machine_path)
-            if device is None:
-                device = self._device_by_machine_path[machine_path] = self._device(machine_path.rsplit("/", 1)[-1])
-            metric = device.metrics.get(tag_name)
-            if metric is None:
-                datatype = inferred_datatype(sample.value)
-                if datatype is None:
-                    continue  # a null value of a never-seen tag: nothing to declare yet
-                self._add_metric(device, tag_name, datatype, None)
-                device.metrics[tag_name].last = sample  # its DBIRTH shows the first value, not null
-                device.born = False
-            by_device.setdefault(device.name, []).append(sample)
+    def data(self, samples: Sequence[Sample], now_ms: int) -> list[Outgoing]:
+        """DDATA per device for `samples` (in order), preceded by a DBIRTH where a metric is new.
+
+        A read block whose tags are all declared metrics of one device goes in without a
+        `Sample` per value; the payload is the same as for the samples one by one.
+        """
+        by_device: dict[str, list[Sample | tuple[SampleBlock, list[_Metric]]]] = {}
+        for part in parts_of(samples):
+            plan = self._block_plan(part.paths) if part.__class__ is SampleBlock else None  # type: ignore[attr-defined]
+            if plan is not None:
+                by_device.setdefault(plan[0].name, []).append((part, plan[1]))  # type: ignore[arg-type]
+            else:
+                self._sort_samples(part, by_device)
 
         out: list[Outgoing] = []
-        for device_name, device_samples in by_device.items():
+        for device_name, entries in by_device.items():
             device = self._devices[device_name]
             if not device.born:
                 out.append(self._dbirth(device, now_ms))
             payload = Payload(timestamp=now_ms, seq=self._next_seq())
             add = payload.metrics.add
             metrics = device.metrics
-            for sample in device_samples:
+            for entry in entries:
+                if entry.__class__ is tuple:
+                    block, block_metrics = entry  # type: ignore[misc]
+                    ts_ms = block.ts_ns // 1_000_000
+                    for index, (known, value) in enumerate(zip(block_metrics, block.values, strict=True)):
+                        known.last_seen = (block, index)
+                        add(alias=known.alias, timestamp=ts_ms, datatype=known.datatype,
+                            **metric_value(known.datatype, value))  # fmt: skip
+                    continue
+                sample: Sample = entry  # type: ignore[assignment]
                 known = metrics[sample.tag.rsplit("/", 1)[1]]
-                known.last = sample
+                known.last_seen = sample
                 datatype = known.datatype
                 metric = add(
                     alias=known.alias,
@@ -233,6 +254,37 @@ class SparkplugNode:
                     self._add_quality(metric, sample.quality)
             out.append(Outgoing(self.topic("DDATA", device_name), payload.SerializeToString(), self.qos))
         return out
+
+    def _block_plan(self, paths: tuple[str, ...]) -> tuple[_Device, list[_Metric]] | None:
+        """The device and metrics of a block's tags, when all are declared metrics of one device."""
+        plan = self._block_plans.get(paths, _UNSEEN)
+        if plan is _UNSEEN:
+            if len(self._block_plans) >= MAX_BLOCK_PLANS:
+                self._block_plans.clear()
+            split = [path.rsplit("/", 1) for path in paths]
+            machines = {machine_path for machine_path, _ in split}
+            device = self._device_by_machine_path.get(machines.pop()) if len(machines) == 1 else None
+            found = [device.metrics.get(tag) for _, tag in split] if device is not None else [None]
+            complete = device is not None and all(metric is not None for metric in found)
+            plan = self._block_plans[paths] = (device, found) if complete else None  # type: ignore[assignment]
+        return plan  # type: ignore[return-value]
+
+    def _sort_samples(self, samples: Iterable[Sample], by_device: dict[str, list]) -> None:  # type: ignore[type-arg]
+        """Samples to their device's list, declaring metrics seen for the first time."""
+        for sample in samples:
+            machine_path, tag_name = sample.tag.rsplit("/", 1)
+            device = self._device_by_machine_path.get(machine_path)
+            if device is None:
+                device = self._device_by_machine_path[machine_path] = self._device(machine_path.rsplit("/", 1)[-1])
+            metric = device.metrics.get(tag_name)
+            if metric is None:
+                datatype = inferred_datatype(sample.value)
+                if datatype is None:
+                    continue  # a null value of a never-seen tag: nothing to declare yet
+                self._add_metric(device, tag_name, datatype, None)
+                device.metrics[tag_name].last_seen = sample  # its DBIRTH shows the first value, not null
+                device.born = False
+            by_device.setdefault(device.name, []).append(sample)
 
     def deaths(self, now_ms: int) -> list[Outgoing]:
         """A graceful goodbye: DDEATH per born device, then the NDEATH (the will is not sent then)."""
@@ -296,16 +348,17 @@ class SparkplugNode:
     def _dbirth(self, device: _Device, now_ms: int) -> Outgoing:
         payload = Payload(timestamp=now_ms, seq=self._next_seq())
         for known in device.metrics.values():
-            ts_ms = known.last.ts_ns // 1_000_000 if known.last else now_ms
+            last = known.last
+            ts_ms = last.ts_ns // 1_000_000 if last else now_ms
             metric = payload.metrics.add(name=known.name, alias=known.alias, timestamp=ts_ms)
             if known.unit:
                 metric.properties.keys.append(UNIT_PROPERTY)
                 metric.properties.values.add(type=DataType.String, string_value=known.unit)
-            if known.last is None:
+            if last is None:
                 metric.datatype = known.datatype
                 metric.is_null = True
             else:
-                self._fill(metric, known.datatype, known.last)
+                self._fill(metric, known.datatype, last)
         device.born = True
         return Outgoing(self.topic("DBIRTH", device.name), payload.SerializeToString(), self.qos)
 

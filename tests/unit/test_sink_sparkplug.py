@@ -19,7 +19,7 @@ from edge_config.schema import (
     Site,
     SiteConfig,
 )
-from gateway.sample import Quality, Sample
+from gateway.sample import Quality, Sample, SampleBlock, SampleChain
 from gateway.sinks.sparkplug import SparkplugNode, declared_datatype
 
 PRESS = "acme/dongguan/stamping/line1/press01"
@@ -240,3 +240,31 @@ def test_doubles_keep_their_exact_value(value: float):
     out = node.data([Sample(f"{PRESS}/temp", value, T0_NS)], T0_MS)
     decoded = decode(out[-1].payload).metrics[0].double_value
     assert repr(decoded) == repr(value)
+
+
+PRESS_TAGS = ["state", "parts", "temp", "offset_mm", "running", "undeclared"]
+spb_values = st.one_of(st.none(), st.booleans(), st.integers(-(2**31), 2**31), st.floats(), st.text(max_size=3))
+spb_blocks = st.builds(
+    lambda names, values, ts: SampleBlock(tuple(f"{PRESS}/{n}" for n in names), values[: len(names)], T0_NS + ts),
+    names=st.lists(st.sampled_from(PRESS_TAGS), min_size=1, max_size=5),
+    values=st.lists(spb_values, min_size=5, max_size=5),
+    ts=st.integers(0, 3_000_000),
+)
+spb_samples = st.lists(
+    st.builds(Sample, st.sampled_from([f"{PRESS}/{n}" for n in PRESS_TAGS] + [f"{CNC}/program"]), spb_values,
+              st.just(T0_NS), st.sampled_from(list(Quality))),
+    max_size=3,
+)  # fmt: skip
+
+
+@given(st.lists(st.lists(st.one_of(spb_blocks, spb_samples), max_size=4), min_size=1, max_size=3))
+def test_read_blocks_give_the_same_messages_as_the_same_samples_one_by_one(batches: list) -> None:
+    """The column fast path changes the CPU, never a DBIRTH, a DDATA or the last values of a rebirth."""
+    by_block, one_by_one = SparkplugNode(site()), SparkplugNode(site())
+    for node in (by_block, one_by_one):
+        node.new_session()
+        node.births(T0_MS)
+    for parts in batches:
+        chain = SampleChain(parts)
+        assert by_block.data(chain, T0_MS) == one_by_one.data(list(chain), T0_MS)
+    assert by_block.births(T0_MS + 1) == one_by_one.births(T0_MS + 1)
