@@ -70,8 +70,8 @@ class SampleBlock(Sequence[Sample]):
 
     A Modbus read of 100 registers gives 100 values that share a timestamp and good
     quality. Building 100 `Sample` objects only to take them apart again in the buffer
-    and the sinks was the largest share of the gateway's CPU, so the hot path (connector
-    -> buffer -> `uns-batch`) passes the columns on and reads them directly. Everything
+    and the sinks was about a third of the gateway's Python time, so the hot path
+    (connector -> buffer -> sinks) passes the columns on and reads them directly. Everything
     else sees an ordinary sequence of `Sample`s, built when it is read.
 
     Treat it as immutable: `paths` is usually the connector's cached tuple, shared by
