@@ -10,12 +10,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import overload
+from typing import Generic, TypeVar, overload
 
 Value = bool | int | float | str | None
+T = TypeVar("T")
 
 
 class Quality(StrEnum):
@@ -164,3 +165,24 @@ def chain_samples(parts: Iterable[Sequence[Sample]]) -> Sequence[Sample]:
     """One sequence of `parts`: the part itself when there is only one."""
     kept = [p for p in parts if len(p)]
     return kept[0] if len(kept) == 1 else SampleChain(kept)
+
+
+class PerRead(Generic[T]):
+    """What a sink works out once per read layout (a `SampleBlock`'s `paths`): its series, its
+    metrics, its payload template. Keyed by the paths tuple (a connector reuses one per read),
+    bounded: beyond `max_layouts` distinct layouts the cache starts over."""
+
+    __slots__ = ("_build", "_cache", "max_layouts")
+
+    def __init__(self, build: Callable[[tuple[str, ...]], T], max_layouts: int = 4096) -> None:
+        self._build, self.max_layouts = build, max_layouts
+        self._cache: dict[tuple[str, ...], T] = {}
+
+    def __call__(self, paths: tuple[str, ...]) -> T:
+        try:
+            return self._cache[paths]
+        except KeyError:
+            if len(self._cache) >= self.max_layouts:
+                self._cache.clear()
+            built = self._cache[paths] = self._build(paths)
+            return built

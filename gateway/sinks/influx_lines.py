@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from edge_config.schema import DataType, ModbusTag, SiteConfig
-from gateway.sample import Quality, Sample, SampleBlock, parts_of
+from gateway.sample import PerRead, Quality, Sample, SampleBlock, parts_of
 
 INTEGER_TYPES = {
     DataType.INT16,
@@ -89,13 +89,10 @@ def _field_value(value: object, kind: FieldKind | None) -> str | None:
 class LineEncoder:
     """Encodes samples to line protocol, caching each series' measurement-and-tags prefix."""
 
-    MAX_LAYOUTS = 4096
-    """Cached block layouts (one per distinct read); the cache starts over beyond this."""
-
     def __init__(self, kinds: dict[str, FieldKind] | None = None) -> None:
         self.kinds = kinds or {}
         self._series: dict[tuple[str, Quality], str] = {}
-        self._layouts: dict[tuple[str, ...], _BlockLayout | None] = {}
+        self._layouts = PerRead(self._block_layout)
 
     def series(self, machine_path: str, quality: Quality) -> str:
         key = (machine_path, quality)
@@ -122,7 +119,7 @@ class LineEncoder:
         points: dict[tuple[str, Quality, int], dict[str, str]] = {}
         skipped = 0
         for part in parts_of(samples):
-            layout = self._block_layout(part.paths) if part.__class__ is SampleBlock else None  # type: ignore[attr-defined]
+            layout = self._layouts(part.paths) if part.__class__ is SampleBlock else None  # type: ignore[attr-defined]
             if layout is not None:
                 texts = layout.texts(part.values)  # type: ignore[attr-defined]
                 written: Iterable[tuple[str, str]] = zip(layout.keys, texts, strict=True)  # type: ignore[assignment]
@@ -146,20 +143,12 @@ class LineEncoder:
         return lines, skipped
 
     def _block_layout(self, paths: tuple[str, ...]) -> _BlockLayout | None:
-        layout = self._layouts.get(paths, _UNSEEN)
-        if layout is _UNSEEN:
-            if len(self._layouts) >= self.MAX_LAYOUTS:
-                self._layouts.clear()
-            split = [path.rsplit("/", 1) for path in paths]
-            machines = {machine for machine, _ in split}
-            layout = self._layouts[paths] = (
-                _BlockLayout(
-                    machines.pop(), [_escape_key(tag) for _, tag in split], [self.kinds.get(path) for path in paths]
-                )
-                if len(machines) == 1
-                else None
-            )
-        return layout  # type: ignore[return-value]
+        """Series, field keys and kinds of a block whose tags belong to one machine, else None."""
+        split = [path.rsplit("/", 1) for path in paths]
+        machines = {machine for machine, _ in split}
+        if len(machines) != 1:
+            return None
+        return _BlockLayout(machines.pop(), [_escape_key(tag) for _, tag in split], [self.kinds.get(p) for p in paths])
 
 
 class _BlockLayout:
@@ -182,5 +171,3 @@ class _BlockLayout:
                 return list(map(repr, map(float, values)))  # type: ignore[arg-type]
         return list(map(_field_value, values, self.kinds))
 
-
-_UNSEEN = object()

@@ -28,15 +28,10 @@ from dataclasses import dataclass, field
 
 from edge_config.schema import DataType as TagType
 from edge_config.schema import ModbusTag, OpcUaTag, SiteConfig
-from gateway.sample import Quality, Sample, SampleBlock, Value, parts_of
+from gateway.sample import PerRead, Quality, Sample, SampleBlock, Value, parts_of
 from gateway.sinks.sparkplug_proto import DataType, Payload
 
 NAMESPACE = "spBv1.0"
-
-MAX_BLOCK_PLANS = 4096
-"""Cached block plans (one per distinct read); the cache starts over beyond this."""
-
-_UNSEEN = object()
 REBIRTH_METRIC = "Node Control/Rebirth"
 BDSEQ_METRIC = "bdSeq"
 
@@ -169,7 +164,7 @@ class SparkplugNode:
         self._bdseq_alias = self._take_alias()
         self._devices: dict[str, _Device] = {}
         self._device_by_machine_path: dict[str, _Device] = {}
-        self._block_plans: dict[tuple[str, ...], tuple[_Device, list[_Metric]] | None] = {}
+        self._block_plans = PerRead(self._block_plan)
         for device in site.devices:
             spb_device = self._device(device.name)
             for name, tag in device.tags.items():
@@ -217,7 +212,7 @@ class SparkplugNode:
         """
         by_device: dict[str, list[Sample | tuple[SampleBlock, list[_Metric]]]] = {}
         for part in parts_of(samples):
-            plan = self._block_plan(part.paths) if part.__class__ is SampleBlock else None  # type: ignore[attr-defined]
+            plan = self._block_plans(part.paths) if part.__class__ is SampleBlock else None  # type: ignore[attr-defined]
             if plan is not None:
                 by_device.setdefault(plan[0].name, []).append((part, plan[1]))  # type: ignore[arg-type]
             else:
@@ -257,17 +252,13 @@ class SparkplugNode:
 
     def _block_plan(self, paths: tuple[str, ...]) -> tuple[_Device, list[_Metric]] | None:
         """The device and metrics of a block's tags, when all are declared metrics of one device."""
-        plan = self._block_plans.get(paths, _UNSEEN)
-        if plan is _UNSEEN:
-            if len(self._block_plans) >= MAX_BLOCK_PLANS:
-                self._block_plans.clear()
-            split = [path.rsplit("/", 1) for path in paths]
-            machines = {machine_path for machine_path, _ in split}
-            device = self._device_by_machine_path.get(machines.pop()) if len(machines) == 1 else None
-            found = [device.metrics.get(tag) for _, tag in split] if device is not None else [None]
-            complete = device is not None and all(metric is not None for metric in found)
-            plan = self._block_plans[paths] = (device, found) if complete else None  # type: ignore[assignment]
-        return plan  # type: ignore[return-value]
+        split = [path.rsplit("/", 1) for path in paths]
+        machines = {machine_path for machine_path, _ in split}
+        device = self._device_by_machine_path.get(machines.pop()) if len(machines) == 1 else None
+        if device is None:
+            return None
+        found = [device.metrics.get(tag) for _, tag in split]
+        return (device, found) if all(metric is not None for metric in found) else None  # type: ignore[return-value]
 
     def _sort_samples(self, samples: Iterable[Sample], by_device: dict[str, list]) -> None:  # type: ignore[type-arg]
         """Samples to their device's list, declaring metrics seen for the first time."""

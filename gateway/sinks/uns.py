@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from edge_config.schema import SiteConfig
-from gateway.sample import Quality, Sample, SampleBlock, parts_of
+from gateway.sample import PerRead, Quality, Sample, SampleBlock, parts_of
 
 BATCH_TAG = "_batch"
 """The `{tag}` level of a machine's batch topic (tag names may not start with '_' by this convention)."""
@@ -150,12 +150,9 @@ class BatchEncoder:
     hottest loop (benchmarks/gateway_hot_path.py).
     """
 
-    MAX_LAYOUTS = 4096
-    """Cached block layouts (one per distinct read); the cache starts over beyond this."""
-
     def __init__(self) -> None:
         self._prefixes: dict[str, tuple[str, str]] = {}  # tag path -> (machine path, entry prefix)
-        self._layouts: dict[tuple[str, ...], tuple[str, str] | None] = {}  # block paths -> (machine, template)
+        self._layouts = PerRead(self._layout)  # block paths -> (machine, template), or None
         self._heads: dict[str, str] = {}
 
     def encode(self, samples: Sequence[Sample]) -> dict[str, bytes]:
@@ -184,19 +181,7 @@ class BatchEncoder:
         kinds = set(map(type, block.values))
         if not (kinds == {int} or (kinds <= {int, float} and all(map(math.isfinite, block.values)))):
             return False
-        layout = self._layouts.get(block.paths, ())
-        if layout == ():
-            if len(self._layouts) >= self.MAX_LAYOUTS:
-                self._layouts.clear()
-            machines = {self._prefix(path)[0] for path in block.paths}
-            layout = self._layouts[block.paths] = (
-                (
-                    machines.pop(),
-                    ",".join(self._prefix(p)[1].replace("%", "%%") + '%s,"ts_ns":\0}' for p in block.paths),
-                )
-                if len(machines) == 1
-                else None
-            )
+        layout = self._layouts(block.paths)
         if layout is None:
             return False
         machine, template = layout
@@ -207,6 +192,14 @@ class BatchEncoder:
         else:
             machine_entries.append(text)
         return True
+
+    def _layout(self, paths: tuple[str, ...]) -> tuple[str, str] | None:
+        """(machine, entry template) of a block whose tags belong to one machine, else None."""
+        machines = {self._prefix(path)[0] for path in paths}
+        if len(machines) != 1:
+            return None
+        template = ",".join(self._prefix(p)[1].replace("%", "%%") + '%s,"ts_ns":\0}' for p in paths)
+        return machines.pop(), template
 
     def _encode_samples(self, samples: Iterable[Sample], entries: dict[str, list[str]]) -> None:
         good = Quality.GOOD

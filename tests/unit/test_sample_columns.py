@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.buffer import decode_segment, encode_segment
-from gateway.sample import Quality, Sample, SampleBlock, SampleChain, chain_samples, parts_of
+from gateway.sample import PerRead, Quality, Sample, SampleBlock, SampleChain, chain_samples, parts_of
 
 
 def block(n: int, ts_ns: int = 7, first: int = 0) -> SampleBlock:
@@ -75,3 +75,18 @@ def test_the_buffer_stores_blocks_and_chains_exactly_as_the_same_samples(parts: 
     paths = {i: tag for tag, i in tag_ids.items()}
     assert encode_segment(samples, tag_ids) == encode_segment(list(samples), tag_ids)
     assert decode_segment(encode_segment(samples, tag_ids), paths) == list(samples)
+
+
+def test_a_per_read_cache_builds_once_per_layout_remembers_none_and_stays_bounded() -> None:
+    built: list[tuple[str, ...]] = []
+
+    def build(paths: tuple[str, ...]) -> int | None:
+        built.append(paths)
+        return len(paths) if len(paths) > 1 else None
+
+    layouts = PerRead(build, max_layouts=2)
+    a, b, c = ("x",), ("x", "y"), ("x", "y", "z")
+    assert [layouts(a), layouts(b), layouts(a), layouts(b)] == [None, 2, None, 2]
+    assert built == [a, b], "built once per layout, a None (no fast path) included"
+    assert layouts(c) == 3 and layouts(a) is None
+    assert built == [a, b, c, a], "beyond max_layouts the cache started over"
