@@ -65,6 +65,22 @@ def is_transient_conflict(error: DBAPIError) -> bool:
     return "database is locked" in str(error.orig) or getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
+def retry_transient_conflicts(
+    attempt: Callable[[int], T], attempts: int = 8, first_wait_s: float = 0.005, max_wait_s: float = 0.25
+) -> T:
+    """Call ``attempt(n)`` for n = 1, 2, ... until it returns; a transient clash (`is_transient_conflict`)
+    is retried after an exponential, jittered wait, anything else and the last failure are raised.
+    ``attempt`` rolls back what it did before it raises."""
+    for n in range(1, attempts + 1):
+        try:
+            return attempt(n)
+        except DBAPIError as e:
+            if n == attempts or not is_transient_conflict(e):
+                raise
+        time.sleep(min(first_wait_s * 2**n, max_wait_s) * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")
+
+
 def commit_with_retry(session: Session, operation: Callable[[], T], attempts: int = 8) -> T:
     """Run ``operation`` and commit; on a transient clash roll back and run it again (bounded, with jitter).
 
@@ -72,17 +88,17 @@ def commit_with_retry(session: Session, operation: Callable[[], T], attempts: in
     SQLite does: a transaction that read before it wrote fails at once when another writer went first.
     The operation re-reads everything, so a retried issue of the last unit sees zero and is refused.
     """
-    for attempt in range(1, attempts + 1):
+
+    def attempt(_: int) -> T:
         try:
             result = operation()
             session.commit()
             return result
-        except DBAPIError as e:
+        except DBAPIError:
             session.rollback()
-            if attempt == attempts or not is_transient_conflict(e):
-                raise
-            time.sleep(min(0.005 * 2**attempt, 0.25) * random.uniform(0.5, 1.5))
-    raise AssertionError("unreachable")
+            raise
+
+    return retry_transient_conflicts(attempt, attempts)
 
 
 def material_policy(session: Session, product_id: int) -> stock.MaterialPolicy:

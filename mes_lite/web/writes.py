@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from mes_lite.inventory.ledger import commit_with_retry
+from mes_lite.inventory.ledger import commit_with_retry, retry_transient_conflicts
 
 T = TypeVar("T")
 
@@ -51,24 +51,18 @@ def read_committing(session_factory: Callable[[], Session], operation: Callable[
     Committing keeps the filled hours for the next refresh. A retry takes the write lock first
     (BEGIN IMMEDIATE), so it waits for the ingest's commit instead of losing the race again.
     """
-    import random
-    import time
-
     from sqlalchemy.exc import DBAPIError
 
-    from mes_lite.inventory.ledger import is_transient_conflict
-
-    for attempt in range(1, attempts + 1):
+    def attempt(n: int) -> T:
         with session_factory() as session:
             try:
-                if attempt > 1:
+                if n > 1:
                     take_write_lock(session)
                 result = operation(session)
                 session.commit()
                 return result
-            except DBAPIError as e:
+            except DBAPIError:
                 session.rollback()
-                if attempt == attempts or not is_transient_conflict(e):
-                    raise
-        time.sleep(min(0.01 * 2**attempt, 0.3) * random.uniform(0.5, 1.5))
-    raise AssertionError("unreachable")
+                raise
+
+    return retry_transient_conflicts(attempt, attempts, first_wait_s=0.01, max_wait_s=0.3)
