@@ -83,7 +83,7 @@ def _count_for(data_type: DataType) -> int:
 
 
 async def _read(args: argparse.Namespace, address: Address, count: int) -> tuple[list[int], str]:
-    from connectors.modbus.transport import LinkDown, ModbusDeviceError, PymodbusTransport, ReadTimeout
+    from connectors.modbus.transport import LinkDown, ModbusDeviceError, ReadTimeout, transport_for
     from edge_config.schema import ModbusRtuConnection, ModbusTcpConnection
 
     connection: ModbusTcpConnection | ModbusRtuConnection
@@ -96,7 +96,7 @@ async def _read(args: argparse.Namespace, address: Address, count: int) -> tuple
             connection = ModbusTcpConnection(host=args.host, port=args.port, unit=args.unit, timeout=args.timeout)
     except ValueError as e:
         raise ProbeError(f"bad connection settings: {e.errors()[0]['msg'] if hasattr(e, 'errors') else e}") from e
-    transport = PymodbusTransport(connection)
+    transport = transport_for(connection)  # the client the gateway itself uses for this connection
     where = transport.description
     span = f"{address.table.value}:{address.offset}..{address.offset + count - 1}"
     try:

@@ -7,7 +7,7 @@ Two implementations share one small interface (`RegisterTransport`):
   first request of a packet); several, matched by transaction id, for a device configured
   with `pipelining: true`, which pymodbus cannot do. It is also about three times cheaper
   per request than pymodbus' client, which matters at 100 requests/s on a Raspberry Pi.
-- `PymodbusTransport` (RTU, and `edgefab modbus probe`): pymodbus 3.x's async clients.
+- `PymodbusTransport` (RTU): pymodbus 3.x's async serial client.
   Serial framing (silent intervals, CRC) and line sharing are where a maintained library
   earns its place.
 """
@@ -88,55 +88,35 @@ def _quiet_pymodbus() -> None:
 
 
 class PymodbusTransport:
-    """pymodbus' async TCP or RTU client; one request in flight; no automatic reconnect
+    """pymodbus' async RTU (serial) client; one request in flight; no automatic reconnect
     (the connector reconnects with its own backoff)."""
 
     max_in_flight = 1
 
-    def __init__(self, connection: ModbusTcpConnection | ModbusRtuConnection) -> None:
-        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+    def __init__(self, connection: ModbusRtuConnection) -> None:
+        from pymodbus.client import AsyncModbusSerialClient
 
         _quiet_pymodbus()
         self.timeout_s = connection.timeout
-        if isinstance(connection, ModbusTcpConnection):
-            self.description = f"{connection.host}:{connection.port}"
-            self.client: AsyncModbusTcpClient | AsyncModbusSerialClient = AsyncModbusTcpClient(
-                connection.host, port=connection.port, timeout=connection.timeout, retries=0, reconnect_delay=0
-            )
-        else:
-            self.description = connection.serial_port
-            self.client = AsyncModbusSerialClient(
-                connection.serial_port,
-                baudrate=connection.baudrate,
-                parity=connection.parity,
-                stopbits=connection.stopbits,
-                bytesize=connection.bytesize,
-                timeout=connection.timeout,
-                retries=0,
-                reconnect_delay=0,
-            )
+        self.description = connection.serial_port
+        self.client = AsyncModbusSerialClient(
+            connection.serial_port,
+            baudrate=connection.baudrate,
+            parity=connection.parity,
+            stopbits=connection.stopbits,
+            bytesize=connection.bytesize,
+            timeout=connection.timeout,
+            retries=0,
+            reconnect_delay=0,
+        )
 
     async def connect(self) -> None:
         try:
             connected = await asyncio.wait_for(self.client.connect(), self.timeout_s + 1.0)
         except (TimeoutError, OSError) as e:
             raise LinkDown(f"cannot connect to {self.description}: {e or 'timeout'}") from e
-        if not connected:
-            raise LinkDown(f"cannot connect to {self.description}: {await self._why_not_connected()}")
-
-    async def _why_not_connected(self) -> str:
-        """pymodbus only says False; one plain TCP attempt tells refused from unreachable or timeout."""
-        params = self.client.comm_params
-        if params.comm_type is None or params.comm_type.name != "TCP":
-            return "cannot open the serial port"
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(params.host, params.port), self.timeout_s)
-        except TimeoutError:
-            return f"no answer within {self.timeout_s:g} s"
-        except OSError as e:
-            return connect_error_text(e)
-        writer.close()
-        return "the device closed the connection"
+        if not connected:  # pymodbus only says False
+            raise LinkDown(f"cannot connect to {self.description}: cannot open the serial port")
 
     async def read(self, unit: int, table: Table, offset: int, count: int) -> list[int]:
         client = self.client
@@ -395,6 +375,14 @@ class SharedSerialTransport:
                 del _serial_lines[self._key]
 
 
+def transport_for(connection: ModbusTcpConnection | ModbusRtuConnection, *, pipelining: bool = False) -> RegisterTransport:
+    """A transport of its own for one connection (not yet connected): `MbapTransport` for TCP,
+    `PymodbusTransport` for a serial line (not shared: for `edgefab modbus probe`)."""
+    if isinstance(connection, ModbusTcpConnection):
+        return MbapTransport(connection, max_in_flight=16 if pipelining else 1)
+    return PymodbusTransport(connection)
+
+
 def open_transport(device: Device) -> RegisterTransport:
     """The transport a device's connection and `pipelining` setting call for (not yet connected).
 
@@ -402,7 +390,7 @@ def open_transport(device: Device) -> RegisterTransport:
     """
     connection = device.connection
     if isinstance(connection, ModbusTcpConnection):
-        return MbapTransport(connection, max_in_flight=16 if device.pipelining else 1)
+        return transport_for(connection, pipelining=device.pipelining)
     if isinstance(connection, ModbusRtuConnection):
         return SharedSerialTransport(connection)  # a serial line carries one request at a time
     raise ValueError(f"device {device.name!r} has no Modbus connection")
