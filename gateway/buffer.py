@@ -396,11 +396,10 @@ class Buffer:
         self._set_meta(bytes=self._bytes, segments=self._segments)
 
     def _maybe_checkpoint(self) -> None:
-        """fsync=batch: sync the WAL when the last sync is CHECKPOINT_INTERVAL_S old (what bounds a power loss)."""
+        """After a commit: fsync=batch syncs the WAL when the last sync is CHECKPOINT_INTERVAL_S old."""
         if self.fsync == "batch":
             self._unsynced = True
-            if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
-                self.sync()
+            self.sync_if_due()
 
     def sync(self) -> None:
         """fsync=batch: checkpoint now if anything was committed since the last one (AsyncBuffer calls
