@@ -114,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from edge_config.loader import load_config
     from edge_config.problems import ConfigError
+    from gateway.event_loop import loop_factory, loop_name
     from gateway.pipeline import PipelineConfigError, build_pipelines
     from gateway.runtime import Gateway
 
@@ -135,6 +136,10 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         return _fail(f"cannot read {args.config}: {e.strerror or e}")
 
+    try:
+        factory = loop_factory()
+    except ValueError as e:
+        return _fail(str(e))
     # Threads here (event loop, buffer, MQTT network) pass the GIL around; the default 5 ms
     # switch interval would add up to 5 ms per hand-over to a sample's delivery delay.
     sys.setswitchinterval(0.001)
@@ -202,6 +207,7 @@ def _run(args: argparse.Namespace) -> int:
             log.info("received %s: shutting down", sig.name, extra={"event": "signal"})
             finish()
 
+        log.info("event loop: %s", loop_name(loop), extra={"event": "event_loop", "loop": loop_name(loop)})
         if args.duration is not None:
             loop.call_later(args.duration, finish)
         loop.add_signal_handler(signal.SIGHUP, on_hup)
@@ -233,7 +239,8 @@ def _run(args: argparse.Namespace) -> int:
                 watching.cancel()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main())
     except PipelineConfigError as e:
         return _fail(str(e))
     except OSError as e:  # typically the health port is taken, or the buffer's folder is not writable
@@ -246,12 +253,18 @@ def _demo(args: argparse.Namespace) -> int:
 
     from edge_config.problems import ConfigError
     from gateway.demo import run_demo
+    from gateway.event_loop import loop_factory
 
     use_log_format(args.log_format)
     if args.speed <= 0:
         return _fail(f"--speed must be positive, got {args.speed}")
     try:
-        asyncio.run(run_demo(duration_s=args.duration, speed=args.speed, mqtt_port=args.mqtt_port,
+        factory = loop_factory()
+    except ValueError as e:
+        return _fail(str(e))
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(run_demo(duration_s=args.duration, speed=args.speed, mqtt_port=args.mqtt_port,
                              print_every_s=args.print_every, health_port=args.health_port,
                              service_options={"mes_port": args.mes_port}))  # fmt: skip
     except ConfigError as e:

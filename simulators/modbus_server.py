@@ -252,8 +252,8 @@ class _TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport, though not necessarily an asyncio.Transport subclass (uvloop's is not)
+        self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)
         self.server.connection_count += 1
 

@@ -58,3 +58,14 @@ def test_status_without_a_running_gateway_says_what_to_check(capsys: pytest.Capt
     assert main(["status", "--url", url]) == 1
     err = capsys.readouterr().err
     assert f"no gateway answering at {url}/healthz" in err and "edgefab run" in err
+
+
+def test_run_with_an_unknown_event_loop_choice_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE.format(port=free_port(), expr="voltage * 2", buffer=tmp_path / "b.db"))
+    monkeypatch.setenv("EDGEFAB_EVENT_LOOP", "trio")
+    assert main(["run", str(config)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "EDGEFAB_EVENT_LOOP" in err and "Traceback" not in err
