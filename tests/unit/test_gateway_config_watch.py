@@ -96,7 +96,12 @@ async def test_the_watch_calls_back_for_an_edit_of_an_included_file_but_not_for_
     task = asyncio.create_task(watch.run(on_change))
     try:
         touch_later(devices)
-        await wait_until(lambda: len(listed) == 2, 5, "the touch to be looked at (the files listed again)")
+        # the touch is looked at (the files listed again) and taken as the loaded state; only then edit,
+        # or the edit could land while the watcher is still reading the files for the touch
+        touched = snapshot([devices])[devices]
+        await wait_until(
+            lambda: len(listed) == 2 and watch._state.stats.get(devices) == touched, 5, "the touch to be looked at"
+        )
         assert calls == [], "same bytes: nothing to reload"
 
         devices.write_text("devices: [press01]\n")
