@@ -35,12 +35,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from gateway.sample import Quality, Sample, SampleBlock, SampleChain, parts_of
+from gateway.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -615,7 +615,7 @@ class AsyncBuffer:
 
     def __init__(self, buffer: Buffer) -> None:
         self.buffer = buffer
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgefab-buffer")
+        self._thread = WorkerThread("edgefab-buffer")
         self._data = {sink: asyncio.Event() for sink in buffer.sinks}
         self._room = asyncio.Event()
         self._pending: list[tuple[Sequence[Sample], asyncio.Future[int | BufferFull]]] = []
@@ -624,7 +624,7 @@ class AsyncBuffer:
         self._syncing: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        return await self._thread.call(fn, *args, **kwargs)
 
     async def append(self, samples: Sequence[Sample]) -> int:
         """Commit `samples`; raises `BufferFull` under `stop_reading` when they do not fit.
@@ -730,4 +730,4 @@ class AsyncBuffer:
         if self._syncing is not None:
             await self._syncing
         await self._run(self.buffer.close)
-        self._executor.shutdown(wait=True)
+        self._thread.stop()
