@@ -132,6 +132,10 @@ def encode_segment(samples: Sequence[Sample], tag_ids: Mapping[str, int]) -> byt
     )
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+"""`json.dumps(doc, separators=...)` builds a new encoder on every call: a fifth of a segment's encoding."""
+
+
 def _encode_columns(
     ids: list[int], values: Sequence[Any], ts: int | list[int], quality: int | list[int], reasons: list[str] | None
 ) -> bytes:
@@ -145,7 +149,7 @@ def _encode_columns(
     doc["q"] = quality
     if reasons is not None:
         doc["r"] = reasons
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return _COMPACT_JSON.encode(doc).encode()
 
 
 def decode_segment(payload: bytes, tag_paths: Mapping[int, str]) -> Sequence[Sample]:
@@ -712,13 +716,15 @@ class AsyncBuffer:
     async def wait_for_data(self, sink: str, timeout_s: float) -> None:
         """Sleep until something is appended (or `timeout_s`); call after `read_after` returned None."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._data[sink].wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: no task per wait (a forwarder waits ~10 times a second)
+                await self._data[sink].wait()
 
     async def wait_for_room(self, timeout_s: float) -> None:
         """Sleep until a sink acknowledged something (or `timeout_s`)."""
         self._room.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._room.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._room.wait()
 
     async def metrics(self) -> BufferMetrics:
         return await self._run(self.buffer.metrics)

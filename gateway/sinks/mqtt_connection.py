@@ -353,7 +353,8 @@ class MqttConnection:
             if session.acked >= target:  # the last PUBACK came before wake_at was set
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.acks_changed.wait(), min(remaining, 0.5))
+                async with asyncio.timeout(min(remaining, 0.5)):  # not wait_for: no task per round
+                    await session.acks_changed.wait()
         self.counters.messages_sent += sent
         self.counters.messages_confirmed += len(messages)
 
