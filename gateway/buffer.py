@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from gateway.sample import Quality, Sample, SampleBlock, SampleChain, parts_of
+from gateway.sample import PerRead, Quality, Sample, SampleBlock, SampleChain, parts_of
 from gateway.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def encode_segment(samples: Sequence[Sample], tag_ids: Mapping[str, int]) -> byt
 
 
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
-"""`json.dumps(doc, separators=...)` builds a new encoder on every call: a fifth of a segment's encoding."""
+"""One encoder for every segment: `json.dumps(doc, separators=...)` builds a new one per call (~3 µs)."""
 
 
 def _encode_columns(
@@ -150,6 +150,33 @@ def _encode_columns(
     if reasons is not None:
         doc["r"] = reasons
     return _COMPACT_JSON.encode(doc).encode()
+
+
+class SegmentEncoder:
+    """`encode_segment`, byte for byte, with the tag-id part of each read layout written once.
+
+    A device's read cycle differs from its previous one only in values and timestamp: its ids
+    (`"j":first` or `"i":[...]`) are the same text every time, so looking them up again for
+    every read is waste (a 100-value read: 17 -> 10 µs). Bound to one `tag_ids` dict, whose
+    existing entries never change (new tags only add ids); the buffer makes a new encoder
+    whenever it loads its ids from the file again. Raises KeyError for a tag without an id.
+    """
+
+    def __init__(self, tag_ids: Mapping[str, int]) -> None:
+        self.tag_ids = tag_ids
+        self._id_text = PerRead(self._ids_of)  # not filled for a layout with a tag not yet known
+
+    def _ids_of(self, paths: tuple[str, ...]) -> str:
+        ids = list(map(self.tag_ids.__getitem__, paths))
+        first = ids[0]
+        return f'"j":{first}' if ids == list(range(first, first + len(ids))) else '"i":' + _COMPACT_JSON.encode(ids)
+
+    def encode(self, samples: Sequence[Sample]) -> bytes:
+        if samples.__class__ is SampleBlock and samples:  # one good read: the live path
+            block: SampleBlock = samples  # type: ignore[assignment]
+            ids = self._id_text(block.paths)
+            return f'{{{ids},"v":{_COMPACT_JSON.encode(block.values)},"t":{block.ts_ns},"q":0}}'.encode()
+        return encode_segment(samples, self.tag_ids)
 
 
 def decode_segment(payload: bytes, tag_paths: Mapping[int, str]) -> Sequence[Sample]:
@@ -302,6 +329,7 @@ class Buffer:
         """Tag ids, seq, byte and segment counts from the file (the caller holds the lock)."""
         self._tag_ids: dict[str, int] = dict(self._db.execute("SELECT path, id FROM tag").fetchall())
         self._tag_paths = {i: p for p, i in self._tag_ids.items()}
+        self._encoder = SegmentEncoder(self._tag_ids)
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         self._last_seq = int(meta.get("last_seq", 0))
         self._bytes = int(meta.get("bytes", 0))
@@ -472,11 +500,11 @@ class Buffer:
     def _append_segment(self, samples: Sequence[Sample]) -> int | BufferFull:
         """Inside `append_many`'s transaction (the lock is held): store one segment, or refuse it."""
         try:
-            payload = encode_segment(samples, self._tag_ids)
+            payload = self._encoder.encode(samples)
         except KeyError:  # tags seen for the first time: ids in read order, so a cycle's ids run on
             for tag in dict.fromkeys(s.tag for s in samples):
                 self._tag_id(tag)
-            payload = encode_segment(samples, self._tag_ids)
+            payload = self._encoder.encode(samples)
         nbytes = segment_bytes(payload)
         if self._bytes + nbytes > self.max_bytes:
             if self.when_full == "drop_oldest":

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.buffer import Buffer, decode_segment, encode_segment
-from gateway.sample import Quality, Sample
+from gateway.buffer import Buffer, SegmentEncoder, decode_segment, encode_segment
+from gateway.sample import Quality, Sample, SampleBlock
 
 MACHINE = "acme/dg/press/line1/press01/"
 
@@ -68,3 +69,35 @@ def test_encoding_round_trips_whatever_the_id_order(
         assert (a.tag, a.ts_ns, a.quality, a.reason) == (b.tag, b.ts_ns, b.quality, b.reason)
         assert type(a.value) is type(b.value)
         assert a.value == b.value or (isinstance(b.value, float) and math.isnan(b.value))
+
+
+@settings(max_examples=200)
+@given(
+    block_values=st.lists(st.one_of(st.integers(-(2**63), 2**64), st.floats()), min_size=1, max_size=30),
+    first_id=st.integers(1, 10**6),
+    shuffle=st.booleans(),
+    ts_ns=st.integers(0, 2**63),
+)
+def test_the_buffer_s_encoder_writes_a_read_byte_for_byte_as_encode_segment(
+    block_values: list[object], first_id: int, shuffle: bool, ts_ns: int
+) -> None:
+    paths = tuple(MACHINE + f"t{i}" for i in range(len(block_values)))
+    ids = {p: first_id + (len(paths) - i if shuffle else i) for i, p in enumerate(paths)}
+    encoder = SegmentEncoder(ids)
+    block = SampleBlock(paths, block_values, ts_ns)
+    for _ in range(2):  # the second time from the cached id text
+        assert encoder.encode(block) == encode_segment(block, ids)
+    later = SampleBlock(paths, block_values[::-1], ts_ns + 1)  # the next cycle of the same read
+    assert encoder.encode(later) == encode_segment(later, ids)
+
+
+def test_the_encoder_refuses_a_tag_without_an_id_until_it_has_one_and_takes_other_forms_as_they_are() -> None:
+    ids = {MACHINE + "a": 1}
+    encoder = SegmentEncoder(ids)
+    block = SampleBlock((MACHINE + "a", MACHINE + "b"), [1, 2], 5)
+    with pytest.raises(KeyError):
+        encoder.encode(block)
+    ids[MACHINE + "b"] = 2  # what the buffer does on first sight, then encodes again
+    assert json.loads(encoder.encode(block)) == {"j": 1, "v": [1, 2], "t": 5, "q": 0}
+    samples = [Sample(MACHINE + "a", 1, 5), Sample(MACHINE + "b", None, 6, Quality.BAD, "timeout")]
+    assert encoder.encode(samples) == encode_segment(samples, ids)
