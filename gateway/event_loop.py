@@ -33,5 +33,5 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def loop_name(loop: asyncio.AbstractEventLoop) -> str:
-    """`uvloop` or `asyncio`, for the start-up log line and /healthz."""
+    """`uvloop` or `asyncio`, for the start-up log line."""
     return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"

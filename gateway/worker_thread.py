@@ -5,8 +5,8 @@ and a forwarder read about twenty times a second each) the executor's own Python
 (a `concurrent.futures.Future` with its Condition, the work item, chaining that future to an
 asyncio one through two callbacks) cost as much as the SQLite work it wrapped. Here a call is
 a tuple on a `queue.SimpleQueue` (C) and one `call_soon_threadsafe` back with the outcome:
-about a tenth less CPU for the whole `edgefab run` process on the issue-3 load
-(docs/gateway.md, "Performance"). The semantics callers rely on are the executor's: calls run
+5 – 8 % less CPU for the whole `edgefab run` process on the issue-3 load (docs/gateway.md,
+"Performance"). The semantics callers rely on are the executor's: calls run
 one at a time in the order made; a call whose caller was cancelled before it started is
 skipped; one already running finishes (a thread cannot be interrupted) and its result is
 dropped.
