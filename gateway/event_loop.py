@@ -4,8 +4,9 @@ The gateway is many small wake-ups (a Modbus answer, a commit done, a PUBACK), a
 the event loop's own Python (selector, handles, timers, futures of `run_in_executor`) costs
 about as much as edgefab's work. uvloop runs that part in C (libuv): on the issue-3 load it
 measured about a tenth less CPU for the whole `edgefab run` process (docs/gateway.md,
-"Performance"). It is a dependency on Linux; elsewhere, or with `EDGEFAB_EVENT_LOOP=asyncio`
-(to rule it out when chasing a problem), the standard loop runs the same code.
+"Performance"). It is a dependency on 64-bit Linux (x86_64, aarch64: the Pi 4/5 and industrial
+PCs, where PyPI has wheels); elsewhere, or with `EDGEFAB_EVENT_LOOP=asyncio` (to rule it out
+when chasing a problem), the standard loop runs the same code.
 """
 
 from __future__ import annotations

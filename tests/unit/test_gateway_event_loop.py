@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import platform
 import sys
 
 import pytest
@@ -19,8 +20,11 @@ async def _name_of_running_loop() -> str:
     return loop_name(asyncio.get_running_loop())
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="uvloop is a dependency on Linux only")
-def test_uvloop_is_the_default_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"),
+    reason="uvloop is a dependency on 64-bit Linux (x86_64, aarch64) only",
+)
+def test_uvloop_is_the_default_on_64_bit_linux(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
     assert run_on(loop_factory()) == "uvloop"
 
