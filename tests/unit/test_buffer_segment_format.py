@@ -27,6 +27,9 @@ def test_ids_with_a_gap_or_out_of_order_are_stored_one_by_one() -> None:
     samples = [Sample(MACHINE + "a", 1, 5), Sample(MACHINE + "b", 2, 5)]
     assert json.loads(encode_segment(samples, {MACHINE + "a": 3, MACHINE + "b": 5}))["i"] == [3, 5]
     assert json.loads(encode_segment(samples, {MACHINE + "a": 4, MACHINE + "b": 3}))["i"] == [4, 3]
+    # the exact bytes on disk: compact JSON, keys in this order (files written before read back the same)
+    assert encode_segment(samples, {MACHINE + "a": 3, MACHINE + "b": 5}) == b'{"i":[3,5],"v":[1,2],"t":5,"q":0}'
+    assert encode_segment(samples, {MACHINE + "a": 3, MACHINE + "b": 4}) == b'{"j":3,"v":[1,2],"t":5,"q":0}'
 
 
 def test_a_segment_written_in_the_list_form_still_decodes() -> None:
