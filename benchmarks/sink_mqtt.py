@@ -8,7 +8,7 @@ batches of 1,000 samples, 10,000 values/s. Two runs per format:
 - paced: 10,000 values/s for `--seconds` s, like the live gateway; reports whether it
   kept up and the CPU it needed.
 
-CPU is this process's user+system time (the sink and paho's network thread), not the
+CPU is this process's user+system time (the sink and paho, which runs on the event loop), not the
 broker's. Every delivery is confirmed by PUBACKs before the next batch starts.
 
     python benchmarks/sink_mqtt.py [--values 50000] [--seconds 5] [--formats uns-json,uns-batch,sparkplug-b]

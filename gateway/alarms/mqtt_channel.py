@@ -1,8 +1,8 @@
 """An MQTT connection for the gateway's side channels (alarm events, commands, write-back answers).
 
 It reuses `MqttConnection` (same broker settings, TLS and reconnect as the data sink) with
-its own client id, and hands incoming command messages from paho's thread to an async
-handler on the event loop, one task per message.
+its own client id, and hands incoming command messages (received inside paho's read, on the
+event loop) to an async handler, one task per message.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ class MqttSideChannel:
         return None
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        """paho's thread: hand over to the loop."""
+        """Called inside paho's read: the handler starts once paho has finished the packet."""
         if self._loop is not None and self._on_command is not None:
-            self._loop.call_soon_threadsafe(self._spawn, topic, payload)
+            self._loop.call_soon(self._spawn, topic, payload)
 
     def _spawn(self, topic: str, payload: bytes) -> None:
         assert self._on_command is not None

@@ -169,12 +169,12 @@ class MqttSink:
                 await connection.publish_confirmed([Message(self.status_topic, ONLINE, 1, True)])
 
     def _on_command(self, topic: str, payload: bytes) -> None:
-        """paho's thread: an NCMD; a rebirth request is served before the next delivery."""
+        """An NCMD, inside paho's read: a rebirth request is served before the next delivery."""
         if self._sparkplug and self._sparkplug.is_rebirth_request(payload):
             log.info("mqtt %s: Sparkplug rebirth requested on %s", self.name, topic)
             self._rebirth_requested = True
             if self._loop is not None:
-                self._loop.call_soon_threadsafe(self._schedule_rebirth)
+                self._loop.call_soon(self._schedule_rebirth)
 
     def _schedule_rebirth(self) -> None:
         task = asyncio.create_task(self.rebirth_if_requested(), name=f"{self.name}-rebirth")

@@ -1,4 +1,4 @@
-"""One MQTT connection at a time, run by paho's network thread and driven from asyncio.
+"""One MQTT connection at a time: a paho client whose socket the event loop watches.
 
 Why a fresh paho client per connection instead of paho's own reconnect: paho keeps
 unacknowledged QoS 1 messages and sends them again after reconnecting, while the
@@ -7,8 +7,15 @@ the duplicates and break the order per tag. So a lost connection ends its client
 in-flight messages are forgotten, `publish_confirmed` raises `SinkUnavailable`), and
 the reconnect loop here opens a new one with backoff; the buffer replays, in order.
 
-Threads: paho's network thread per live connection (joined on disconnect and on stop);
-the blocking TCP/TLS connect runs in asyncio's default executor.
+No network thread: paho's external-loop API (`loop_read`, `loop_write`, `loop_misc`) is
+called by the event loop when the socket is readable, when paho queued a packet, and once a
+second for the keepalive. The PUBLISH packets of one delivery are queued first and written
+together with TCP_CORK set, so they leave in as few TCP segments as fit: one wake-up of the
+broker per delivery instead of one per message (on loopback the broker's receive runs in the
+sender's system call, so that is CPU of this process). With paho's own thread each packet was
+a hand-over between threads and a segment of its own: 16 % more CPU for the whole gateway on
+the issue-3 load (docs/gateway.md, "Performance"). Only the blocking TCP/TLS connect runs
+in asyncio's default executor.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
-import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +51,9 @@ what is in flight instead."""
 PUBLISH_SLICE = 200
 """Messages published between two yields to the event loop (paho's publish is synchronous, ~50 µs each)."""
 
+MISC_INTERVAL_S = 1.0
+"""How often paho's `loop_misc` runs (keepalive PINGREQ, and the check that the PINGRESP came)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -62,7 +72,11 @@ LOST_BY_NETWORK = "closed by the broker or the network"
 
 
 class _Session:
-    """One paho client and what the asyncio side needs to know about it."""
+    """One paho client, its socket watched by the event loop, and what the asyncio side needs to know.
+
+    Every paho callback runs on the event loop's thread, inside `loop_read`, `loop_write` or
+    `loop_misc` called from here (the connect in the executor sends CONNECT but calls back nothing).
+    """
 
     def __init__(
         self, client: paho.Client, loop: asyncio.AbstractEventLoop, on_lost: Callable[[_Session], None]
@@ -72,37 +86,106 @@ class _Session:
         self._on_lost = on_lost
         self.connack: asyncio.Future[int] = loop.create_future()
         self.lost = asyncio.Event()
-        self.acked = 0  # PUBACKs received (written by paho's thread only)
-        self.wake_at = 0  # the asyncio side wants to be woken once `acked` reaches this
+        self.acked = 0  # PUBACKs received
+        self.wake_at = 0  # the publishing side wants to be woken once `acked` reaches this
         self.acks_changed = asyncio.Event()
         self.disconnect_reason = ""
+        self._fd = -1  # the socket's descriptor while the loop watches it
+        self._watching_writable = False
+        self._flush: asyncio.Handle | None = None
+        self._misc: asyncio.TimerHandle | None = None
 
-    # paho's network thread ------------------------------------------------
-    def _to_loop(self, callback: Callable[..., object], *args: object) -> None:
-        """Hand a paho event to the event loop; one that arrives after the loop closed has nobody to tell."""
-        with contextlib.suppress(RuntimeError):  # "Event loop is closed"
-            self.loop.call_soon_threadsafe(callback, *args)
+    # the socket and the event loop ------------------------------------------
+    def attach(self) -> None:
+        """Start watching the connected socket (after `connect`, before the CONNACK can arrive)."""
+        sock = self.client.socket()
+        if sock is None:
+            raise ConnectionError("paho has no socket after connecting")
+        self.client.on_socket_register_write = self._packet_queued
+        self.client.on_socket_close = self._socket_closing
+        self._fd = sock.fileno()
+        self.loop.add_reader(self._fd, self._readable)
+        self._misc = self.loop.call_later(MISC_INTERVAL_S, self._keepalive)
+        if self.client.want_write():  # CONNECT not fully written by `connect` (a full send buffer)
+            self._packet_queued(self.client, None, sock)
 
+    def detach(self) -> None:
+        """Stop watching the socket (idempotent; also run by paho just before it closes the socket)."""
+        if self._fd >= 0:
+            self.loop.remove_reader(self._fd)
+            if self._watching_writable:
+                self.loop.remove_writer(self._fd)
+            self._fd = -1
+        self._watching_writable = False
+        for handle in (self._flush, self._misc):
+            if handle is not None:
+                handle.cancel()
+        self._flush = self._misc = None
+
+    def _socket_closing(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self.detach()
+
+    def _packet_queued(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        """paho queued a packet: write once the running task yields, with whatever it queues until then."""
+        if self._flush is None and self._fd >= 0:
+            self._flush = self.loop.call_soon(self.write_queued)
+
+    def write_queued(self) -> None:
+        """Write paho's queued packets, corked: a delivery's messages go out together."""
+        self._flush = None
+        sock = self.client.socket()
+        if sock is None:
+            return
+        _cork(sock, True)
+        rc = self.client.loop_write()
+        _cork(sock, False)  # sends what is held (a socket paho closed meanwhile is ignored)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.mark_lost(LOST_BY_NETWORK)
+            return
+        more = self.client.want_write() and self._fd >= 0  # the send buffer is full: go on when it drains
+        if more != self._watching_writable:
+            if more:
+                self.loop.add_writer(self._fd, self.write_queued)
+            else:
+                self.loop.remove_writer(self._fd)
+            self._watching_writable = more
+
+    def _readable(self) -> None:
+        rc = self.client.loop_read()
+        sock = self.client.socket()
+        # TLS: bytes already decrypted wait in the SSL object, where the loop cannot see them
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and sock is not None and _tls_pending(sock):
+            rc = self.client.loop_read()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:  # paho closed the socket and called on_disconnect
+            self.mark_lost(LOST_BY_NETWORK)
+
+    def _keepalive(self) -> None:
+        self._misc = None
+        if self.client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.mark_lost("no answer to the keepalive ping")
+        elif self._fd >= 0:
+            self._misc = self.loop.call_later(MISC_INTERVAL_S, self._keepalive)
+
+    # paho's callbacks -------------------------------------------------------
     def on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        code = 0 if not reason_code.is_failure else int(reason_code.value)
-        reason = str(reason_code)
-        self._to_loop(self._set_connack, code, reason)
-
-    def _set_connack(self, code: int, reason: str) -> None:
         if not self.connack.done():
-            self.disconnect_reason = reason if code else ""
-            self.connack.set_result(code)
+            self.disconnect_reason = "" if not reason_code.is_failure else str(reason_code)
+            self.connack.set_result(0 if not reason_code.is_failure else int(reason_code.value))
 
     def on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        client.loop_stop()  # from inside the network thread: no join, only "do not reconnect"
         # MQTT 3.1.1 has no reason codes: paho reports every unexpected end as "Unspecified error"
-        reason = LOST_BY_NETWORK if reason_code.is_failure else str(reason_code)
-        self._to_loop(self.mark_lost, reason)
+        self.mark_lost(LOST_BY_NETWORK if reason_code.is_failure else str(reason_code))
 
-    # the event loop -------------------------------------------------------
+    def on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
+        self.acked += 1
+        if self.acked >= self.wake_at > 0:
+            self.wake_at = 0
+            self.acks_changed.set()
+
+    # both -------------------------------------------------------------------
     def mark_lost(self, reason: str) -> None:
-        """The connection is over, whoever noticed first: paho's callback, a publish on the closed socket
-        or a PUBACK timeout. Idempotent; the first reason stays."""
+        """The connection is over, whoever noticed first: paho's callback, a failed read or write, a
+        publish on the closed socket or a PUBACK timeout. Idempotent; the first reason stays."""
         self.disconnect_reason = self.disconnect_reason or reason
         self.lost.set()
         self.acks_changed.set()
@@ -110,11 +193,20 @@ class _Session:
             self.connack.set_result(-1)
         self._on_lost(self)
 
-    def on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
-        self.acked += 1
-        if self.acked >= self.wake_at > 0:
-            self.wake_at = 0
-            self._to_loop(self.acks_changed.set)
+
+def _cork(sock: Any, on: bool) -> None:
+    """TCP_CORK (Linux): hold written data until uncorked, then send it in full segments."""
+    if _CORK is not None:
+        with contextlib.suppress(OSError, ValueError):  # closed, or not a TCP socket
+            sock.setsockopt(socket.IPPROTO_TCP, _CORK, int(on))
+
+
+_CORK: int | None = getattr(socket, "TCP_CORK", None)
+
+
+def _tls_pending(sock: Any) -> int:
+    pending = getattr(sock, "pending", None)
+    return pending() if pending is not None else 0
 
 
 class MqttConnection:
@@ -180,7 +272,7 @@ class MqttConnection:
         return True
 
     async def stop(self, goodbye: list[Message] | None = None) -> None:
-        """Publish `goodbye` (confirmed, best effort), disconnect cleanly and join paho's thread."""
+        """Publish `goodbye` (confirmed, best effort), then disconnect cleanly."""
         self._stopping = True
         if goodbye and self.connected:
             with contextlib.suppress(SinkUnavailable):
@@ -264,7 +356,7 @@ class MqttConnection:
         await asyncio.wait_for(
             loop.run_in_executor(None, lambda: client.connect(self.host, self.port, KEEPALIVE_S)), CONNECT_TIMEOUT_S
         )
-        client.loop_start()
+        session.attach()
         code = await asyncio.wait_for(session.connack, CONNECT_TIMEOUT_S)
         if code != 0:
             raise ConnectionRefusedError(f"broker refused the connection: {session.disconnect_reason or code}")
@@ -291,7 +383,12 @@ class MqttConnection:
         client = session.client
         if client.is_connected():
             client.disconnect()  # a clean DISCONNECT: the broker discards the will
-        await asyncio.get_running_loop().run_in_executor(None, _join_network_thread, client)
+            session.write_queued()  # now, not on the next loop round: paho closes the socket after it
+        session.detach()
+        sock = client.socket()
+        if sock is not None:  # not closed by paho (no DISCONNECT written): close it here
+            with contextlib.suppress(OSError):
+                sock.close()
 
     # ------------------------------------------------------------------ publishing
 
@@ -324,8 +421,8 @@ class MqttConnection:
                     raise fail(f"mqtt connection lost after {sent} of {len(messages)} messages")
             info = client.publish(message.topic, message.payload, message.qos, message.retain)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                # paho's thread closed the socket and its on_disconnect may still be on its way to the loop:
-                # the loss is known now (as after a PUBACK timeout, the connection is not used again)
+                # paho found the socket closed (or could not queue): the loss is known now, whether or not
+                # on_disconnect said so yet (as after a PUBACK timeout, the connection is not used again)
                 closed = info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
                 session.mark_lost(LOST_BY_NETWORK if closed else f"publish failed: {paho.error_string(info.rc)}")
                 raise fail(f"mqtt publish failed: {paho.error_string(info.rc)}")
@@ -357,22 +454,6 @@ class MqttConnection:
                     await session.acks_changed.wait()
         self.counters.messages_sent += sent
         self.counters.messages_confirmed += len(messages)
-
-
-def _join_network_thread(client: paho.Client) -> None:
-    """Stop paho's network thread and wait for it (at most 5 s more).
-
-    paho 2.2's `loop_stop()` reads `client._thread` again after checking it, and the thread sets it to
-    None as it ends: a thread ending just then (right after on_disconnect) makes loop_stop raise
-    AttributeError. The thread is over then, so that is not an error here.
-    """
-    thread: threading.Thread | None = getattr(client, "_thread", None)
-    with contextlib.suppress(AttributeError):
-        client.loop_stop()
-    if thread is not None and thread is not threading.current_thread():
-        thread.join(5.0)
-    with contextlib.suppress(Exception):
-        client.socket() and client.socket().close()  # type: ignore[union-attr]
 
 
 def _plain_error(e: BaseException) -> str:

@@ -4,7 +4,9 @@ PUBACK-confirmed delivery, SinkUnavailable during an outage and reconnection aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -122,8 +124,37 @@ async def started(sink: MqttSink) -> MqttSink:
 
 def paho_threads(client_id_prefix: str = "") -> list[threading.Thread]:
     """paho's network threads; with a prefix, only those of the clients it names (the sinks' ids start
-    with "edgefab-"), since another test's subscriber in the same worker may still be winding down."""
+    with "edgefab-"). The sinks run paho on the event loop, so they never have one; the test
+    subscribers use paho's own thread."""
     return [t for t in threading.enumerate() if t.name.startswith(f"paho-mqtt-client-{client_id_prefix}")]
+
+
+def sockets_connected_to(port: int) -> int:
+    """This process's open TCP sockets whose peer is `port` on loopback (from /proc: Linux)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/self/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes:
+                    count += 1
+    return count
+
+
+async def closed_sockets_to(port: int) -> bool:
+    """True once no socket of this process is connected to `port` (a closing helper may take a moment)."""
+    for _ in range(100):
+        if sockets_connected_to(port) == 0:
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 async def test_uns_json_publishes_one_message_per_sample_on_its_unified_namespace_topic(mosquitto, subscriber):
@@ -242,13 +273,13 @@ async def test_the_gateway_status_is_online_while_connected_and_the_will_says_of
 
 
 async def test_deliver_raises_sink_unavailable_while_the_broker_is_down_and_works_again_after_restart(mosquitto):
-    threads_before = len(paho_threads())
     sink = await started(MqttSink(sink_config(mosquitto, qos=1), demo_site()))
+    assert not paho_threads("edgefab-"), "the sink runs paho on the event loop, without a network thread"
     first = [Sample("acme/dongguan/stamping/line1/press01/temp", 1.0, T0_NS)]
     await sink.deliver(first)
 
     mosquitto.kill()
-    for _ in range(100):  # the network thread notices the reset connection within milliseconds
+    for _ in range(100):  # the event loop reads the connection's end within milliseconds
         if not sink.connected:
             break
         await asyncio.sleep(0.02)
@@ -270,7 +301,7 @@ async def test_deliver_raises_sink_unavailable_while_the_broker_is_down_and_work
     assert [json.loads(m.payload)["value"] for m in received] == [float(i) for i in range(2, 50)]
     assert sink.counters.disconnects >= 1 and sink.counters.connects >= 2
     assert sink.counters.samples_redelivered == 0  # refused before sending: not a duplicate for anyone
-    assert len(paho_threads()) == threads_before, "paho network threads leaked"
+    assert await closed_sockets_to(mosquitto.port), "a connection to the broker was left open"
 
 
 async def test_a_disconnect_with_messages_in_flight_is_not_a_delivery_and_the_replay_is_counted(mosquitto):
@@ -294,20 +325,17 @@ async def test_a_disconnect_with_messages_in_flight_is_not_a_delivery_and_the_re
         await sink.stop()
 
 
-async def test_a_loss_that_paho_saw_before_the_event_loop_did_is_waited_out_not_reported_as_connected_or_failed(
-    mosquitto,
-):
-    """The interleaving behind a CI flake of the in-flight test, made deterministic: paho's thread closes
-    the socket and queues its disconnect callback while the event loop is busy, so a delivery fails on the
-    closed socket before the loop heard of the loss. wait_connected must then wait for the new connection,
-    not return the old connection's stale readiness (True) nor a disconnect it had not yet processed (False)."""
+async def test_a_loss_that_a_delivery_meets_first_is_waited_out_not_reported_as_connected_or_failed(mosquitto):
+    """The broker dies while the event loop is busy, so the first to meet the closed connection is a
+    delivery (its publish, write or PUBACK wait), not the socket's read. The delivery fails, and
+    wait_connected must then wait for the new connection, not return the old connection's stale
+    readiness (True) nor a disconnect it had not yet processed (False)."""
     sink = await started(MqttSink(sink_config(mosquitto, qos=1), demo_site()))
     sample = [Sample("acme/dongguan/stamping/line1/press01/temp", 1.0, T0_NS)]
     try:
-        (network_thread,) = paho_threads("edgefab-")
         mosquitto.kill()
-        network_thread.join(5)  # blocks the event loop: paho has handled the loss, the loop has not
-        assert not network_thread.is_alive()
+        time.sleep(0.5)  # blocks the event loop: the connection is closed, the loop has not read it yet
+        assert sink.connected
         with pytest.raises(SinkUnavailable):
             await sink.deliver(sample)
 
