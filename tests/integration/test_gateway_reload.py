@@ -15,7 +15,7 @@ from typing import Any
 from gateway.health import fetch_health
 from simulators.modbus_server import ModbusSimServer, RegisterBank
 from tests.integration.gateway_harness import wait_until
-from tests.servers import free_port
+from tests.servers import Mosquitto, free_port
 
 DEVICE = """  - {{name: {name}, area: press, line: line1, protocol: modbus, poll: 100ms,
      connection: {{host: 127.0.0.1, port: {port}, unit: 1}}, tags: {{t0: {{address: hr40001}}}}}}
@@ -136,7 +136,9 @@ async def test_an_edit_of_the_file_reloads_it_a_touch_does_not_and_a_broken_edit
 
             config.write_text("site: {enterprise: acme\n")  # broken YAML
             await wait_until(lambda: bool(gateway.events("reload_refused")), 10, "the refusal")
-            assert "reload refused, still running the previous configuration" in gateway.events("reload_refused")[0]["msg"]
+            assert (
+                "reload refused, still running the previous configuration" in gateway.events("reload_refused")[0]["msg"]
+            )
             assert await gateway.devices() == {"press01", "press02"} and gateway.state["status"] == "running"
             assert len(gateway.events("started")) == 2, "the previous configuration keeps running, not restarted"
 
@@ -176,3 +178,49 @@ async def test_an_edit_followed_by_sighup_reloads_once(tmp_path: Path) -> None:
             await asyncio.sleep(1.2)  # more than two polls
             assert [e["trigger"] for e in gateway.events("reload")] == ["sighup"]
             assert len(gateway.events("started")) == 2
+
+
+async def test_sigterm_while_a_reload_restarts_the_gateway_stops_it_for_good_and_keeps_what_is_buffered(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """The old gateway's stop for a reload can take a while: here the broker hangs (SIGSTOP), so the
+    forwarder waits for PUBACKs until the 3 s flush timeout. A SIGTERM in that window ends the run: no
+    restart with the reloaded file, exit 0, and what the broker did not confirm stays buffered."""
+    config = tmp_path / "site.yaml"
+    sink = f"sinks:\n  mqtt: {{url: '{mosquitto.url}', qos: 1}}\n"
+    health_port = free_port()
+    log_path = tmp_path / "gateway.log"
+    assert mosquitto.proc is not None
+    async with plc() as press:
+        config.write_text(site(press.port, ["press01"], tmp_path / "buffer.db") + sink)
+        with open(log_path, "wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway.cli", "run", str(config), "--health-port", str(health_port),
+                "--log-format", "json", "--no-watch", "--flush-timeout", "3", stdout=log, stderr=log,
+            )  # fmt: skip
+            try:
+                gateway = RunningGateway(process, f"http://127.0.0.1:{health_port}", log_path)
+                await gateway.wait_for_devices({"press01"})
+                mosquitto.proc.send_signal(signal.SIGSTOP)  # the broker hangs: PUBACKs stop coming
+                await asyncio.sleep(0.5)
+                config.write_text(site(press.port, ["press01", "press02"], tmp_path / "buffer.db") + sink)
+                process.send_signal(signal.SIGHUP)
+                for _ in range(100):  # until the reload's stop has begun
+                    await gateway.devices()
+                    if gateway.state.get("status") == "stopping":
+                        break
+                    await asyncio.sleep(0.05)
+                assert gateway.state.get("status") == "stopping", gateway.state
+                process.send_signal(signal.SIGTERM)
+                code = await asyncio.wait_for(process.wait(), 20)
+            finally:
+                mosquitto.proc.send_signal(signal.SIGCONT)
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+
+    assert code == 0, log_path.read_text()[-1500:]
+    assert len(gateway.events("signal")) == 1 and len(gateway.events("reload")) == 1
+    assert len(gateway.events("started")) == 1 and gateway.events("reloaded") == [], "not restarted"
+    (stopped,) = gateway.events("stopped")
+    assert stopped["buffered"]["mqtt"] > 0, "what the broker did not confirm stays buffered for the next start"
