@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import signal
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -103,7 +104,7 @@ def tls_mosquitto(tmp_path: Path) -> Iterator[TlsBroker]:
     # as root, Mosquitto would switch to the 'mosquitto' user, who cannot read the test's private files
     run_as = "user root\n" if os.geteuid() == 0 else ""
     conf.write_text(
-        f"{run_as}per_listener_settings true\npersistence false\n"
+        f"{run_as}per_listener_settings true\npersistence false\nmax_queued_messages 1000000\n"
         f"listener {port} 127.0.0.1\n"
         f"cafile {pki['ca']}\ncertfile {pki['server']}\nkeyfile {pki['server_key']}\n"
         f"require_certificate true\nallow_anonymous false\npassword_file {password_file}\n"
@@ -185,3 +186,53 @@ async def test_a_broker_whose_certificate_another_ca_signed_is_refused(tls_mosqu
         assert "TLS error" in error and "CERTIFICATE_VERIFY_FAILED" in error
     finally:
         await sink.stop()
+
+
+async def test_thousands_of_messages_over_tls_are_confirmed_and_arrive_in_order(tls_mosquitto):
+    subscriber = Subscriber(tls_mosquitto.plain_port, ["acme/#"])
+    sink = MqttSink(tls_config(tls_mosquitto), demo_site())  # uns-json: a message per sample
+    batch = [Sample("acme/dongguan/stamping/line1/press01/temp", float(i), T0_NS + i) for i in range(3000)]
+    await sink.start()
+    try:
+        assert await sink.wait_connected(10), sink.last_error
+        confirmed_before = sink.counters.messages_confirmed  # the birth message
+        await sink.deliver(batch)
+        assert sink.counters.messages_confirmed - confirmed_before == 3000
+        received = await subscriber.until(3000, "acme/dongguan/stamping/", timeout_s=30)
+    finally:
+        await sink.stop()
+        subscriber.close()
+    assert [json.loads(m.payload)["value"] for m in received] == [float(i) for i in range(3000)]
+
+
+async def test_a_message_larger_than_the_socket_takes_waits_for_a_stalled_broker_and_then_arrives_whole(
+    tls_mosquitto,
+):
+    """A 13 MB uns-batch message while the broker is frozen (SIGSTOP): the socket fills, the rest of
+    the message waits for it to drain, without blocking the event loop; once the broker runs again
+    the message is completed, confirmed and received whole."""
+    assert tls_mosquitto.proc is not None
+    subscriber = Subscriber(tls_mosquitto.plain_port, ["acme/#"])
+    sink = MqttSink(tls_config(tls_mosquitto).model_copy(update={"format": "uns-batch"}), demo_site())
+    batch = [Sample("acme/dongguan/stamping/line1/press01/temp", float(i), T0_NS + i) for i in range(300_000)]
+    await sink.start()
+    try:
+        assert await sink.wait_connected(10), sink.last_error
+        tls_mosquitto.proc.send_signal(signal.SIGSTOP)
+        try:
+            delivery = asyncio.create_task(sink.deliver(batch))
+            ticks = 0
+            for _ in range(20):  # the loop keeps running while the write waits
+                await asyncio.sleep(0.025)
+                ticks += 1
+            assert ticks == 20 and not delivery.done()
+            assert sink._connection._session.client.want_write(), "part of the message is still to be written"
+        finally:
+            tls_mosquitto.proc.send_signal(signal.SIGCONT)
+        await asyncio.wait_for(delivery, 30)
+        (message,) = await subscriber.until(1, "acme/dongguan/stamping/", timeout_s=30)
+    finally:
+        await sink.stop()
+        subscriber.close()
+    assert len(message.payload) > 12_000_000
+    assert [entry["value"] for entry in json.loads(message.payload)["samples"]] == [float(i) for i in range(300_000)]
