@@ -69,6 +69,7 @@ WillFactory = Callable[[], Message | None]
 
 
 LOST_BY_NETWORK = "closed by the broker or the network"
+NO_PING_ANSWER = "no answer to the keepalive ping: the broker or the network stopped responding"
 
 
 class _Session:
@@ -162,7 +163,7 @@ class _Session:
     def _keepalive(self) -> None:
         self._misc = None
         if self.client.loop_misc() != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self.mark_lost("no answer to the keepalive ping")
+            self.mark_lost(NO_PING_ANSWER)
         elif self._fd >= 0:
             self._misc = self.loop.call_later(MISC_INTERVAL_S, self._keepalive)
 
@@ -173,8 +174,12 @@ class _Session:
             self.connack.set_result(0 if not reason_code.is_failure else int(reason_code.value))
 
     def on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        # MQTT 3.1.1 has no reason codes: paho reports every unexpected end as "Unspecified error"
-        self.mark_lost(LOST_BY_NETWORK if reason_code.is_failure else str(reason_code))
+        # MQTT 3.1.1 has no reason codes: paho reports an unexpected end as "Unspecified error", except
+        # its own keepalive timeout (a half-open connection: a cable or Wi-Fi gone, a hung broker)
+        if not reason_code.is_failure:
+            self.mark_lost(str(reason_code))
+        else:
+            self.mark_lost(NO_PING_ANSWER if reason_code == "Keep alive timeout" else LOST_BY_NETWORK)
 
     def on_publish(self, client: paho.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
         self.acked += 1

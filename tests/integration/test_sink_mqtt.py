@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -28,6 +29,7 @@ from edge_config.schema import (
     MqttSink as MqttSinkConfig,
 )
 from gateway.sample import Quality, Sample
+from gateway.sinks import mqtt_connection
 from gateway.sinks.base import SinkUnavailable
 from gateway.sinks.mqtt import MqttSink
 from tests.servers import Mosquitto
@@ -372,3 +374,26 @@ async def test_start_does_not_block_when_no_broker_listens_and_deliver_says_why(
     finally:
         await sink.stop()
     assert not paho_threads("edgefab-")
+
+
+async def test_a_broker_that_stops_answering_without_closing_the_connection_is_found_by_the_keepalive(
+    mosquitto, monkeypatch
+):
+    """A half-open connection (a cable or Wi-Fi gone, a hung broker) sends no FIN or RST: only the
+    keepalive ping notices it. Here the broker is frozen (SIGSTOP) and the keepalive shortened to 1 s."""
+    monkeypatch.setattr(mqtt_connection, "KEEPALIVE_S", 1)
+    sink = await started(MqttSink(sink_config(mosquitto, qos=1), demo_site()))
+    assert mosquitto.proc is not None
+    mosquitto.proc.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(100):
+            if not sink.connected:
+                break
+            await asyncio.sleep(0.1)
+        assert not sink.connected, "still connected 10 s after the broker stopped answering"
+        assert sink.last_error == f"connection lost: {mqtt_connection.NO_PING_ANSWER}"
+        with pytest.raises(SinkUnavailable):
+            await sink.deliver([Sample("acme/dongguan/stamping/line1/press01/temp", 1.0, T0_NS)])
+    finally:
+        mosquitto.proc.send_signal(signal.SIGCONT)
+        await sink.stop()
