@@ -57,6 +57,35 @@ class SinkSnapshot:
 
 
 @dataclass
+class ChannelSnapshot:
+    """One notification channel's outbox (docs/alarms.md)."""
+
+    sent: int
+    refused: int
+    """Rejected by the service for good (a bad webhook key, say): not retried, counted."""
+    delivery_failures: int
+    """Attempts that failed and are retried (the service unreachable, rate-limited, ...)."""
+    queued: int
+    """Notifications stored and not yet confirmed by the service."""
+    dropped: int
+
+
+@dataclass
+class AlarmsSnapshot:
+    """The alarm service of a gateway with an `alarms:` section."""
+
+    alarms: int
+    by_state: dict[str, int]
+    """Alarms in each ISA-18.2 state, every state listed (zeros included)."""
+    shelved: int
+    transitions: dict[str, int]
+    """Events since the gateway started, by transition (raised, cleared, acknowledged, ...)."""
+    events_unpublished: int
+    """Alarm events stored and not yet confirmed by the MQTT broker."""
+    notifications: dict[str, ChannelSnapshot] = field(default_factory=dict)
+
+
+@dataclass
 class GatewaySnapshot:
     gateway: str
     status: str  # starting / running / stopping
@@ -69,6 +98,7 @@ class GatewaySnapshot:
     buffer_when_full: str
     buffer_refused_appends: int
     buffer_refused_samples: int
+    alarms: AlarmsSnapshot | None = None
 
     def document(self) -> dict[str, Any]:
         """The /healthz JSON document."""
@@ -162,6 +192,40 @@ class _SnapshotCollector(Collector):
         )
         counter.add_metric([], s.buffer_refused_samples)
         yield counter
+        if s.alarms is not None:
+            yield from _alarm_metrics(s.alarms)
+
+
+def _alarm_metrics(a: AlarmsSnapshot) -> Iterator[Metric]:
+    gauge = GaugeMetricFamily("edgefab_alarms", "alarms in each ISA-18.2 state", labels=["state"])
+    for state, count in a.by_state.items():
+        gauge.add_metric([state], count)
+    yield gauge
+    gauge = GaugeMetricFamily("edgefab_alarms_shelved", "alarms shelved by an operator")
+    gauge.add_metric([], a.shelved)
+    yield gauge
+    counter = CounterMetricFamily("edgefab_alarm_events", "alarm events since start", labels=["transition"])
+    for transition, count in sorted(a.transitions.items()):
+        counter.add_metric([transition], count)
+    yield counter
+    gauge = GaugeMetricFamily("edgefab_alarm_events_unpublished", "alarm events not yet confirmed by the broker")
+    gauge.add_metric([], a.events_unpublished)
+    yield gauge
+    per_channel: list[tuple[str, str, Callable[[ChannelSnapshot], int], type[Metric]]] = [
+        ("notifications_sent", "notifications the service confirmed", lambda c: c.sent, CounterMetricFamily),
+        ("notifications_refused", "notifications the service refused for good", lambda c: c.refused,
+         CounterMetricFamily),
+        ("notification_delivery_failures", "attempts that failed and are retried", lambda c: c.delivery_failures,
+         CounterMetricFamily),
+        ("notifications_dropped", "notifications dropped from a full outbox", lambda c: c.dropped,
+         CounterMetricFamily),
+        ("notifications_queued", "notifications stored, not yet confirmed", lambda c: c.queued, GaugeMetricFamily),
+    ]  # fmt: skip
+    for name, doc, value, family in per_channel:
+        metric = family(f"edgefab_{name}", doc, labels=["channel"])
+        for channel, c in sorted(a.notifications.items()):
+            metric.add_metric([channel], value(c))  # type: ignore[attr-defined]
+        yield metric
 
 
 def metrics_text(snapshot: GatewaySnapshot) -> bytes:
@@ -253,6 +317,20 @@ def status_table(doc: dict[str, Any]) -> str:
             f"{k['name']:<20} {state.strip():<13} {k['depth']:>9} {k['oldest_unacked_age_s']:>7.1f}s "
             f"{k['samples_delivered']:>10} {k['dropped']:>8}  {k['last_error'][:60]}"
         )
+    alarms = doc.get("alarms")
+    if alarms:
+        states = alarms["by_state"]
+        lines += [
+            "",
+            f"alarms: {alarms['alarms']}, active {states['active_unacked'] + states['active_acked']} "
+            f"({states['active_unacked']} unacknowledged), shelved {alarms['shelved']}, "
+            f"events not yet published {alarms['events_unpublished']}",
+        ]
+        for name, c in alarms["notifications"].items():
+            lines.append(
+                f"  notify {name}: {c['sent']} sent, {c['queued']} queued, {c['refused']} refused, "
+                f"{c['delivery_failures']} failed attempts"
+            )
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ from edge_config.schema import Device, Protocol, SiteConfig
 from gateway.alarms.companions import companions_for, observe_all
 from gateway.buffer import AsyncBuffer, Buffer, BufferFull
 from gateway.forwarder import Forwarder
-from gateway.health import ConnectorSnapshot, GatewaySnapshot, HealthServer, SinkSnapshot
+from gateway.health import AlarmsSnapshot, ConnectorSnapshot, GatewaySnapshot, HealthServer, SinkSnapshot
 from gateway.pipeline import DevicePipeline, build_pipelines
 from gateway.sample import Sample
 from gateway.sinks.base import Sink
@@ -339,4 +339,15 @@ class Gateway:
             buffer_when_full=self.config.buffer.when_full,
             buffer_refused_appends=metrics.refused_appends,
             buffer_refused_samples=metrics.refused_samples,
+            alarms=await self._alarms_snapshot(),
         )
+
+    async def _alarms_snapshot(self) -> AlarmsSnapshot | None:
+        if not self.companions:
+            return None
+        from gateway.alarms.service import AlarmService  # loaded only with an `alarms:` section (companions_for)
+
+        for companion in self.companions:
+            if isinstance(companion, AlarmService):
+                return await companion.snapshot()
+        return None

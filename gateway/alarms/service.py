@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from gateway.alarms.mqtt_channel import MqttSideChannel
 from gateway.alarms.store import AlarmStateStore
 from gateway.buffer import AsyncBuffer, Buffer
 from gateway.forwarder import Forwarder
+from gateway.health import AlarmsSnapshot
 from gateway.notify.notifier import Notifier
 from gateway.notify.routing import Notification, escalations_due
 from gateway.sample import Sample
@@ -119,6 +121,8 @@ class AlarmService:
         self._lock = asyncio.Lock()
         self.published: list[AlarmEvent] = []
         """Events of this run, newest last (bounded), for diagnostics and tests."""
+        self.transitions: Counter[str] = Counter()
+        """Events of this run by transition (also the removals announced at start), for /metrics."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -174,6 +178,7 @@ class AlarmService:
                 }  # fmt: skip
                 samples.append(Sample(alarm_topic(machine_path, alarm), json.dumps(doc, ensure_ascii=False), now))
             await self.events_buffer.append(samples)
+        self.transitions["removed"] += len(self.removed)
         self.store.delete(self.removed)
         log.info("alarms no longer configured, announced as removed: %s", ", ".join(self.removed))
         self.removed = []
@@ -217,6 +222,26 @@ class AlarmService:
             await self.notifier.handle([e.document() for e in events])
         self.published.extend(events)
         del self.published[:-1000]
+        self.transitions.update(e.transition.value for e in events)
+
+    async def snapshot(self) -> AlarmsSnapshot:
+        """What /healthz and /metrics show of the alarms (docs/alarms.md, "Health")."""
+        by_state = dict.fromkeys((state.value for state in AlarmState), 0)
+        shelved = 0
+        for alarm in self.engine.alarms.values():
+            by_state[alarm.status.state.value] += 1
+            shelved += bool(alarm.status.shelved)
+        unpublished = 0
+        if self.events_buffer is not None:
+            unpublished = (await self.events_buffer.metrics()).sinks[EVENT_SINK].depth
+        return AlarmsSnapshot(
+            alarms=len(self.engine.alarms),
+            by_state=by_state,
+            shelved=shelved,
+            transitions=dict(self.transitions),
+            events_unpublished=unpublished,
+            notifications=await self.notifier.snapshot() if self.notifier is not None else {},
+        )
 
     async def _escalate(self, now_ns: int) -> None:
         if self.notifier is None:

@@ -21,6 +21,7 @@ from connectors.backoff import Backoff
 from edge_config.alarms_schema import Notify
 from gateway.buffer import AsyncBuffer, Buffer
 from gateway.forwarder import Forwarder
+from gateway.health import ChannelSnapshot
 from gateway.notify.channels import ChannelSink
 from gateway.notify.routing import Notification, RateLimiter, plan
 from gateway.sample import Sample
@@ -84,12 +85,16 @@ class Notifier:
         await self.buffer.append(samples)
         self.queued += len(samples)
 
-    def stats(self) -> dict[str, dict[str, float]]:
+    async def snapshot(self) -> dict[str, ChannelSnapshot]:
+        """Per channel: sent, refused, failed attempts, and what waits in the outbox."""
+        metrics = await self.buffer.metrics()
         return {
-            f.sink.name: {
-                "sent": self.sinks[f.sink.name].sent,
-                "refused": self.sinks[f.sink.name].refused,
-                "failures": f.stats.delivery_failures,
-            }
+            f.sink.name: ChannelSnapshot(
+                sent=self.sinks[f.sink.name].sent,
+                refused=self.sinks[f.sink.name].refused,
+                delivery_failures=f.stats.delivery_failures,
+                queued=metrics.sinks[f.sink.name].depth,
+                dropped=metrics.sinks[f.sink.name].dropped,
+            )
             for f in self.forwarders
         }

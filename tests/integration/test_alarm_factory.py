@@ -15,6 +15,7 @@ from pathlib import Path
 from edge_config.loader import load_config
 from gateway.alarms.service import side_files
 from gateway.alarms.store import AlarmStateStore
+from gateway.health import metrics_text
 from gateway.runtime import Gateway
 from simulators.factory import DEMO_MACHINES, SimulatedFactory
 from simulators.machine import MachineState
@@ -104,6 +105,20 @@ async def test_state_limit_and_stale_alarms_are_raised_and_cleared_from_the_simu
             assert factory.modbus is not None
             await factory.modbus.stop()
             await wait_until(lambda: ("raised", "active_unacked") in recorder.transitions("no_data"), 5, "stale")
+            # what /healthz and /metrics show now
+            alarms = (await gateway.snapshot()).alarms
+            assert alarms is not None and alarms.alarms == 3
+            assert (alarms.by_state["active_unacked"], alarms.by_state["cleared_unacked"]) == (1, 1)  # stale, limit
+            assert alarms.transitions["raised"] >= 3 and alarms.transitions["acknowledged"] == 1
+            for _ in range(60):  # the recorder has every event; the broker's PUBACK for the last may still be coming
+                if (await gateway.snapshot()).alarms.events_unpublished == 0:  # type: ignore[union-attr]
+                    break
+                await asyncio.sleep(0.05)
+            assert (await gateway.snapshot()).alarms.events_unpublished == 0  # type: ignore[union-attr]
+            assert (
+                'edgefab_alarm_events_total{transition="acknowledged"} 1.0'
+                in metrics_text(await gateway.snapshot()).decode()
+            )
             await factory.modbus.start()
             await wait_until(lambda: ("cleared", "cleared_unacked") in recorder.transitions("no_data"), 8, "fresh")
         finally:

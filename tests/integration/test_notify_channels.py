@@ -158,6 +158,8 @@ async def test_a_failed_delivery_is_retried_and_a_restart_does_not_lose_or_repea
     await notifier.start()
     await notifier.handle([raised_event(config)])
     await wait_until(lambda: len(http.requests) >= 2, 5, "two failed attempts")  # 503, then WeCom throttling
+    waiting = (await notifier.snapshot())["wecom"]  # what /metrics shows meanwhile
+    assert (waiting.sent, waiting.queued, waiting.refused) == (0, 1, 0) and waiting.delivery_failures >= 1
     await notifier.stop(flush_timeout_s=0.1)
     assert [r["answer"].get("errcode") for r in http.requests[:2]] == [None, 45009]
     http.answers = [(200, {"errcode": 0, "errmsg": "ok"})]
@@ -167,6 +169,8 @@ async def test_a_failed_delivery_is_retried_and_a_restart_does_not_lose_or_repea
     try:
         await wait_until(lambda: any(r["answer"].get("errcode") == 0 for r in http.requests), 10, "the retry")
         await asyncio.sleep(0.5)  # anything sent twice would arrive by now
+        done = (await restarted.snapshot())["wecom"]
+        assert (done.sent, done.queued) == (1, 0)
     finally:
         await restarted.stop()
         http.close()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.health import ConnectorSnapshot, GatewaySnapshot, SinkSnapshot, metrics_text, status_table
+from gateway.health import (
+    AlarmsSnapshot,
+    ChannelSnapshot,
+    ConnectorSnapshot,
+    GatewaySnapshot,
+    SinkSnapshot,
+    metrics_text,
+    status_table,
+)
 from gateway.run_cli import JsonLogFormatter
 
 
@@ -72,6 +80,46 @@ def test_the_status_table_shows_each_device_and_sink_on_one_line(snapshot: Gatew
     assert any(line.startswith("press01") and "connected" in line for line in lines)
     assert any(line.startswith("cnc01") and "connection refused" in line for line in lines)
     assert any(line.startswith("mqtt") and "1200" in line and "42.5s" in line for line in lines)
+
+
+@pytest.fixture
+def with_alarms(snapshot: GatewaySnapshot) -> GatewaySnapshot:
+    snapshot.alarms = AlarmsSnapshot(
+        alarms=22,
+        by_state={"normal": 17, "active_unacked": 3, "active_acked": 1, "cleared_unacked": 1},
+        shelved=2,
+        transitions={"raised": 9, "cleared": 5, "acknowledged": 4},
+        events_unpublished=6,
+        notifications={"wecom": ChannelSnapshot(sent=11, refused=1, delivery_failures=4, queued=2, dropped=0)},
+    )
+    return snapshot
+
+
+def test_metrics_show_alarms_by_state_their_events_and_each_notification_channel(with_alarms: GatewaySnapshot) -> None:
+    text = metrics_text(with_alarms).decode()
+    for line in (
+        'edgefab_alarms{state="active_unacked"} 3.0',
+        'edgefab_alarms{state="normal"} 17.0',
+        "edgefab_alarms_shelved 2.0",
+        'edgefab_alarm_events_total{transition="raised"} 9.0',
+        "edgefab_alarm_events_unpublished 6.0",
+        'edgefab_notifications_sent_total{channel="wecom"} 11.0',
+        'edgefab_notifications_refused_total{channel="wecom"} 1.0',
+        'edgefab_notification_delivery_failures_total{channel="wecom"} 4.0',
+        'edgefab_notifications_queued{channel="wecom"} 2.0',
+    ):
+        assert line in text, line
+
+
+def test_a_gateway_without_alarms_has_no_alarm_metrics(snapshot: GatewaySnapshot) -> None:
+    assert "edgefab_alarm" not in metrics_text(snapshot).decode()
+    assert "alarms" not in status_table(snapshot.document())
+
+
+def test_the_status_table_sums_up_alarms_and_notifications(with_alarms: GatewaySnapshot) -> None:
+    table = status_table(with_alarms.document())
+    assert "alarms: 22, active 4 (3 unacknowledged), shelved 2, events not yet published 6" in table
+    assert "notify wecom: 11 sent, 2 queued, 1 refused, 4 failed attempts" in table
 
 
 def test_json_logs_carry_the_event_field() -> None:
