@@ -77,7 +77,11 @@ def main() -> None:
     tag_ids = {s.tag: i for i, s in enumerate(batch)}
     encoder = BatchEncoder()
     stages: dict[str, tuple[Callable[[], object], int, int]] = {
-        "modbus decode (100 registers -> SampleBlock)": (lambda: connectors[0]._decode(read, words, ts_ns), REGISTERS, 300),
+        "modbus decode (100 registers -> SampleBlock)": (
+            lambda: connectors[0]._decode(read, words, ts_ns),
+            REGISTERS,
+            300,
+        ),
         "pipeline (no deadband)": (lambda: pipeline.process(cycles[0]), REGISTERS, 3000),
         "buffer segment encode": (lambda: encode_segment(cycles[0], tag_ids), REGISTERS, 300),
         "uns-batch encode (10 read blocks)": (lambda: encoder.encode(chain), len(batch), 30),

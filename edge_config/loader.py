@@ -240,7 +240,9 @@ class _Loader:
         if not target.is_file():
             self.missing.add(target)
             where = f"no file {child_label!r}" if child_label != name else "no such file"
-            self.report(pos, key_path, f"include {name!r} not found: {where} (paths are relative to the folder of {label!r})")
+            self.report(
+                pos, key_path, f"include {name!r} not found: {where} (paths are relative to the folder of {label!r})"
+            )
             return []
         self.file_order.setdefault(child_label, len(self.file_order))
         return self.collect(child_label, target, [*stack, (target, child_label)], (pos, key_path))

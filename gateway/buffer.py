@@ -524,7 +524,9 @@ class Buffer:
         self._last_seq = last_seq
         self._bytes += nbytes
         self._segments += 1
-        kept = samples if samples.__class__ in (SampleBlock, SampleChain) else list(samples)  # the column forms are immutable
+        kept = (
+            samples if samples.__class__ in (SampleBlock, SampleChain) else list(samples)
+        )  # the column forms are immutable
         self._remember_locked(first_seq, last_seq, kept)
         return last_seq
 
@@ -742,7 +744,9 @@ class AsyncBuffer:
     async def wait_for_data(self, sink: str, timeout_s: float) -> None:
         """Sleep until something is appended (or `timeout_s`); call after `read_after` returned None."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):  # not wait_for: no task per wait (a forwarder waits ~10 times a second)
+            async with asyncio.timeout(
+                timeout_s
+            ):  # not wait_for: no task per wait (a forwarder waits ~10 times a second)
                 await self._data[sink].wait()
 
     async def wait_for_room(self, timeout_s: float) -> None:

@@ -93,7 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--mqtt-port", type=int, default=0, help="embedded broker port (default: 1883 if free, else any)")
     demo.add_argument("--print-every", type=float, default=3.0, metavar="S", help="seconds between live lines")
     demo.add_argument("--health-port", type=int, default=None, help="gateway health port (default: 9108 if free)")
-    demo.add_argument("--mes-port", type=int, default=None, help="MES web and API port (default: 8000 if free; 0 = any)")
+    demo.add_argument(
+        "--mes-port", type=int, default=None, help="MES web and API port (default: 8000 if free; 0 = any)"
+    )
     demo.add_argument("--log-format", choices=["text", "json"], default="text")
     demo.set_defaults(func=_demo)
 

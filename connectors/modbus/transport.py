@@ -75,7 +75,7 @@ class RegisterTransport(Protocol):
 
 
 def connect_error_text(error: OSError) -> str:
-    """"connection refused", "no route to host"...: the OS's words, without errno noise."""
+    """ "connection refused", "no route to host"...: the OS's words, without errno noise."""
     return os.strerror(error.errno).lower() if error.errno else str(error)
 
 
@@ -375,7 +375,9 @@ class SharedSerialTransport:
                 del _serial_lines[self._key]
 
 
-def transport_for(connection: ModbusTcpConnection | ModbusRtuConnection, *, pipelining: bool = False) -> RegisterTransport:
+def transport_for(
+    connection: ModbusTcpConnection | ModbusRtuConnection, *, pipelining: bool = False
+) -> RegisterTransport:
     """A transport of its own for one connection (not yet connected): `MbapTransport` for TCP,
     `PymodbusTransport` for a serial line (not shared: for `edgefab modbus probe`)."""
     if isinstance(connection, ModbusTcpConnection):

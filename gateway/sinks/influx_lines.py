@@ -170,4 +170,3 @@ class _BlockLayout:
             if self.all_floats and types <= {int, float} and all(map(math.isfinite, values)):  # type: ignore[arg-type]
                 return list(map(repr, map(float, values)))  # type: ignore[arg-type]
         return list(map(_field_value, values, self.kinds))
-

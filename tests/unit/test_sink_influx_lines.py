@@ -104,9 +104,7 @@ def test_every_finite_float_is_written_so_that_it_reads_back_exactly(value: floa
 
 
 TAG_NAMES = ["state", "parts", "temp", "flow", "door", "running", "recipe", "unconfigured"]
-line_values = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(), st.text(max_size=4)
-)
+line_values = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(), st.text(max_size=4))
 blocks = st.builds(
     lambda machine, names, values, ts: SampleBlock(
         tuple(f"acme/dongguan/stamping/line1/{machine}/{n}" for n in names), values[: len(names)], ts
@@ -119,7 +117,9 @@ blocks = st.builds(
 number_blocks = st.builds(  # the C-level paths: all-integer and all-float tags with plain numbers
     lambda names, ints, ts: SampleBlock(tuple(f"{PRESS}/{n}" for n in names), ints[: len(names)], ts),
     names=st.lists(st.sampled_from(["parts", "temp", "flow"]), min_size=1, max_size=3, unique=True),
-    ints=st.lists(st.one_of(st.integers(0, 10**6), st.floats(allow_nan=False, allow_infinity=False)), min_size=3, max_size=3),
+    ints=st.lists(
+        st.one_of(st.integers(0, 10**6), st.floats(allow_nan=False, allow_infinity=False)), min_size=3, max_size=3
+    ),
     ts=st.integers(0, 3),
 )
 single_samples = st.lists(
