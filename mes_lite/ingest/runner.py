@@ -11,6 +11,7 @@ state changes (counters are cumulative, so no parts are lost).
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import signal
 import threading
@@ -27,6 +28,7 @@ from mes_lite.db import make_engine, session_factory
 from mes_lite.ingest.events import BATCH_TAG, PayloadError, ReorderBuffer, TagBinding, parse_message, translators_for
 from mes_lite.ingest.plant_sync import bindings_from_config, ensure_work_centers
 from mes_lite.ingest.writer import IngestWriter
+from mes_lite.inventory import auto_backflush
 from mes_lite.settings import MesSettings
 
 log = logging.getLogger(__name__)
@@ -170,12 +172,16 @@ class Ingestor:
 
     def _work(self) -> None:
         last_report = last_roll = time.monotonic()
+        last_backflush = -math.inf  # a first round at start: counts that came while the MES was down
         while not self.stopping.is_set():
             self._drain()
             self._flush(everything=False)
             if time.monotonic() - last_roll > ROLL_INTERVAL_S:
                 last_roll = time.monotonic()
                 self._roll_open_intervals()
+            if time.monotonic() - last_backflush > auto_backflush.INTERVAL_S:
+                last_backflush = time.monotonic()
+                self._backflush()
             if time.monotonic() - last_report > 60:
                 last_report = time.monotonic()
                 log.info("ingest: %d messages processed; %s", self.processed, dict(self.writer.stats))
@@ -209,6 +215,16 @@ class Ingestor:
                 session.commit()
         except Exception:
             log.exception("ingest: splitting open intervals failed; retried later")
+
+    def _backflush(self) -> None:
+        """Backflush what the counts added (mes_lite/inventory/auto_backflush.py); a failure waits for the next round."""
+        try:
+            done = auto_backflush.run_round(self.sessions)
+        except Exception:
+            log.exception("ingest: automatic backflush failed; retried in %.0f s", auto_backflush.INTERVAL_S)
+            return
+        if done.moves:
+            log.info("automatic backflush: %s", ", ".join(f"{wo} ({n} moves)" for wo, n in done.moves.items()))
 
     def wait_idle(self, timeout_s: float) -> bool:
         """True once nothing is queued or held (tests and benchmarks)."""

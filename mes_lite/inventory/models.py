@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     event,
 )
@@ -316,6 +317,10 @@ class BackflushMark(Base):
     work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), primary_key=True)
     backflushed_qty: Mapped[Decimal] = mapped_column(QTY, default=Decimal(0))
     updated_at_ns: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Why the last automatic backflush of this order failed ("" once one succeeds): mes_lite/inventory/auto_backflush.py."""
+    last_error_at_ns: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Since when `last_error` stands (0 without one)."""
 
 
 APPEND_ONLY_SQL = {

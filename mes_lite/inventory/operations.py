@@ -295,6 +295,7 @@ def backflush_from_counts(
     )
     mark.backflushed_qty = total
     mark.updated_at_ns = time.time_ns()
+    mark.last_error, mark.last_error_at_ns = "", 0
     session.flush()
     return moves
 

@@ -10,6 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from mes_lite.db import make_engine, session_factory
+from mes_lite.inventory import auto_backflush
 from mes_lite.inventory.ledger import reconcile_balances
 from mes_lite.models import Area, BomLine, Line, Product, ProductionCount, Site, WorkCenter, WorkOrder
 
@@ -279,3 +281,51 @@ def test_csv_import_reports_every_bad_row_and_stores_nothing_then_round_trips(
     ]
     materials = mes_client.get("/api/inventory/csv/materials").text
     assert "steel,steel,kg,false,false,fifo,2.5," in materials
+
+
+def test_the_automatic_backflush_consumes_what_counts_add_once_and_says_why_when_it_cannot(
+    mes_client: TestClient, mes_session: Session, mes_db_url: str
+) -> None:
+    """The round the MES ingest runs every minute (mes_lite/inventory/auto_backflush.py), called here directly."""
+    setup_warehouse(mes_client, mes_session)  # a frame takes 4 bolts (backflushed) and 1.5 kg steel (issued by hand)
+    receipt(mes_client, material="bolt", quantity=100, location="WH1/LINE/P1", lot="B-1")
+    order = mes_session.query(WorkOrder).filter_by(number="WO-1").one()
+
+    def count(ts_ns: int, produced: float) -> None:
+        mes_session.add(
+            ProductionCount(
+                work_center_id=order.work_center_id, work_order_id=order.id, ts_ns=ts_ns, produced_qty=produced,
+                source="test",
+            )
+        )  # fmt: skip
+        mes_session.commit()
+
+    engine = make_engine(mes_db_url)
+    sessions = session_factory(engine)
+    try:
+        count(1, 20.0)
+        first = auto_backflush.run_round(sessions)
+        assert (first.moves, first.failed) == ({"WO-1": 1}, {})
+        assert on_hand(mes_client, material="bolt") == 20  # 80 bolts for 20 frames
+        assert auto_backflush.run_round(sessions).moves == {}  # no new count: nothing consumed twice
+
+        count(2, 10.0)  # 10 more frames need 40 bolts; 20 are there and bolts may not go negative
+        refused = auto_backflush.run_round(sessions)
+        assert refused.moves == {} and "bolt" in refused.failed["WO-1"]
+        assert on_hand(mes_client, material="bolt") == 20  # nothing half-consumed
+        (problem,) = mes_client.get("/api/inventory/backflush-status", params={"problems_only": True}).json()
+        assert (problem["work_order"], problem["pending"], problem["last_error"]) == (
+            "WO-1", 10, refused.failed["WO-1"]
+        )  # fmt: skip
+        assert problem["last_error_at_ns"] > 0
+
+        receipt(mes_client, material="bolt", quantity=100, location="WH1/LINE/P1", lot="B-2")  # the stock arrives
+        assert auto_backflush.run_round(sessions).moves == {"WO-1": 2}  # the next round settles it: B-1, then B-2
+        assert on_hand(mes_client, material="bolt") == 80
+    finally:
+        engine.dispose()
+    (status,) = mes_client.get("/api/inventory/backflush-status").json()
+    assert status == {
+        "work_order": "WO-1", "counted": 30, "backflushed": 30, "pending": 0, "last_error": "", "last_error_at_ns": 0,
+    }  # fmt: skip
+    assert mes_client.get("/api/inventory/backflush-status", params={"problems_only": True}).json() == []

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mes_lite.api.auth import current_user, require_role
 from mes_lite.db import get_session
-from mes_lite.inventory import csv_exchange, master_data, operations, planning
+from mes_lite.inventory import auto_backflush, csv_exchange, master_data, operations, planning
 from mes_lite.inventory.ledger import Actor, commit_with_retry, reconcile_balances, reverse_move
 from mes_lite.inventory.models import Location, Lot, Material, StockMove
 from mes_lite.models import Product, User
@@ -308,6 +308,27 @@ def post_backflush_counts(
         ),
     )
     return _moves_out(session, moves)
+
+
+class BackflushStatusOut(BaseModel):
+    work_order: str
+    counted: float = Field(description="parent units counted on the order (good + reject)")
+    backflushed: float = Field(description="of those, units whose components were backflushed")
+    pending: float
+    last_error: str = Field(description="why the last automatic backflush failed; empty once one succeeds")
+    last_error_at_ns: int = Field(description="since when that error stands (0 without one)")
+
+
+@router.get("/backflush-status", response_model=list[BackflushStatusOut])
+def get_backflush_status(
+    problems_only: bool = Query(False, description="only orders whose automatic backflush is failing"),
+    session: Session = Depends(get_session),
+    _: User = Depends(current_user),
+) -> list[BackflushStatusOut]:
+    """Work orders whose product has backflushed components, with counts: what the ingest's automatic
+    backflush (every minute) has done and, when it cannot, why (mes_lite/inventory/auto_backflush.py)."""
+    orders = auto_backflush.backflush_status(session, problems_only)
+    return [BackflushStatusOut.model_validate(order, from_attributes=True) for order in orders]
 
 
 class FinishedGoodsIn(BaseModel):
