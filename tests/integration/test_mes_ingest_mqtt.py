@@ -13,12 +13,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy.orm import Session
 
 from edge_config.loader import load_config
 from gateway.sample import Quality, Sample
 from gateway.sinks.uns import sample_payload
 from mes_lite.api.app import create_app
 from mes_lite.ingest.runner import Ingestor
+from mes_lite.inventory import auto_backflush
+from mes_lite.models import BomLine, Product, WorkCenter, WorkOrder
 from mes_lite.oee import compute
 from mes_lite.settings import MesSettings
 from mes_lite.shift_calendar import expand_calendar
@@ -196,3 +199,59 @@ def test_a_batch_the_database_refuses_is_retried_and_counted_once(mes_templates,
     ingestor.stop()
     api = oee_of(settings, T0, T0 + 10 * MIN, headers["admin"])
     assert api["counts"]["produced_qty"] == 120
+
+
+def test_counts_from_the_machine_backflush_their_components_in_the_ingests_next_round(
+    mosquitto, mes_client: TestClient, mes_session: Session, mes_db_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    """MQTT -> ingest -> counts on the running order -> the ingest's automatic backflush -> stock. The
+    round runs every 0.3 s here instead of every minute."""
+    monkeypatch.setattr(auto_backflush, "INTERVAL_S", 0.3)
+    config_path = tmp_path / "edge.yaml"
+    config_path.write_text(EDGE_CONFIG.format(url=mosquitto.url))
+    settings = MesSettings(database_url=mes_db_url, reorder_window_s=0.2, micro_stop_threshold_s=120)
+    ingestor = start_ingest(settings, config_path)  # registers press01 from the edge config
+    plc = Publisher(mosquitto.port)
+    try:
+        for body in ({"code": "bolt", "unit": "pcs", "backflush": True}, {"code": "frame", "unit": "pcs"}):
+            assert mes_client.put("/api/inventory/materials", json=body).status_code == 200
+        for body in (
+            {"code": "WH1", "kind": "warehouse"},
+            {"code": "WH1/LINE", "kind": "zone", "parent": "WH1"},
+            {"code": "WH1/LINE/P1", "kind": "bin", "parent": "WH1/LINE", "work_center": "press01"},
+        ):
+            assert mes_client.post("/api/inventory/locations", json=body).status_code == 201
+        assert (
+            mes_client.post(
+                "/api/inventory/receipts",
+                json={"material": "bolt", "quantity": 500, "location": "WH1/LINE/P1", "lot": "B-1"},
+            ).status_code
+            == 201
+        )
+        frame, bolt = (mes_session.query(Product).filter_by(code=code).one() for code in ("frame", "bolt"))
+        press = mes_session.query(WorkCenter).filter_by(code="press01").one()
+        mes_session.add(BomLine(product_id=frame.id, component_id=bolt.id, quantity=4))
+        mes_session.add(
+            WorkOrder(number="WO-9", product_id=frame.id, work_center_id=press.id, planned_qty=100, status="running")
+        )
+        mes_session.commit()
+
+        now = time.time_ns()
+        plc.send("total_count", 1000, now - 2 * MIN)  # the baseline
+        plc.send("total_count", 1025, now - MIN)  # 25 frames: 100 bolts
+        wait_processed(ingestor, 2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and on_hand_of(mes_client, "bolt") != 400:
+            time.sleep(0.1)
+    finally:
+        ingestor.stop()
+        plc.close()
+    assert on_hand_of(mes_client, "bolt") == 400
+    (status,) = mes_client.get("/api/inventory/backflush-status").json()
+    assert (status["work_order"], status["counted"], status["backflushed"], status["last_error"]) == (
+        "WO-9", 25, 25, ""
+    )  # fmt: skip
+
+
+def on_hand_of(client: TestClient, material: str) -> float:
+    return sum(row["quantity"] for row in client.get("/api/inventory/on-hand", params={"material": material}).json())
