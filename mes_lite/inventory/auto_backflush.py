@@ -27,7 +27,7 @@ from mes_lite.inventory import operations, stock
 from mes_lite.inventory.ledger import Actor
 from mes_lite.inventory.models import BackflushMark, Material
 from mes_lite.models import BomLine, ProductionCount, WorkOrder, WorkOrderStatus
-from mes_lite.services.errors import ServiceError
+from mes_lite.services.errors import Conflict, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ class OrderBackflush:
         return max(self.counted - self.backflushed, Decimal(0))
 
 
-def backflush_status(session: Session, problems_only: bool = False) -> list[OrderBackflush]:
+def backflush_status(
+    session: Session, problems_only: bool = False, work_order: str | None = None
+) -> list[OrderBackflush]:
     """Every open (not closed) work order with counts whose product has a backflushed component, by number.
 
     Closed orders are left out: summing the counts of every order ever made each minute would grow
@@ -89,6 +91,8 @@ def backflush_status(session: Session, problems_only: bool = False) -> list[Orde
     )
     if problems_only:
         query = query.where(BackflushMark.last_error != "")
+    if work_order is not None:
+        query = query.where(WorkOrder.number == work_order)
     return [
         OrderBackflush(number, stock.as_quantity(total or 0), Decimal(done or 0), error or "", at_ns or 0)
         for number, total, done, error, at_ns in session.execute(query)
@@ -118,6 +122,25 @@ def run_round(sessions: Callable[[], Session], now_ns: Callable[[], int] = time.
                 "automatic backflush of work order %s failed (retried every minute): %s", number, result.failed[number]
             )
     return result
+
+
+def settle_before_close(session: Session, order: WorkOrder, actor: Actor) -> None:
+    """Backflush an order's last counts as part of closing it, in the caller's transaction.
+
+    The rounds run once a minute, and a closed order takes no more material: without this, the
+    counts of the last minute before a close would never consume their components. When they
+    cannot be backflushed, the close is refused with the reason (a `Conflict`), and nothing changes.
+    """
+    pending = sum((o.pending for o in backflush_status(session, work_order=order.number)), Decimal(0))
+    if pending <= 0:
+        return
+    try:
+        operations.backflush_from_counts(session, work_order=order.number, actor=actor)
+    except ServiceError as e:
+        units = f"{pending.normalize():f}"
+        raise Conflict(
+            f"work order {order.number} cannot be closed: {units} counted units are not backflushed yet ({e.message})"
+        ) from e
 
 
 def _keep_error(sessions: Callable[[], Session], number: str, error: str, at_ns: int) -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mes_lite.inventory.auto_backflush import settle_before_close
+from mes_lite.inventory.ledger import Actor
 from mes_lite.models import (
     ProductionCount,
     ScrapReason,
@@ -125,6 +127,8 @@ def transition(
         raise Conflict(f"work order {order.number} is {current.value}: cannot {action} ({hint})")
     target = allowed[action]
     at_ns = at_ns or now_ns()
+    if target == S.CLOSED:  # the last counts consume their components first, or the close is refused
+        settle_before_close(session, order, Actor(user.username, user.id) if user else Actor("close"))
     if target == S.RUNNING:
         work_center = session.get(WorkCenter, order.work_center_id)
         assert work_center is not None

@@ -329,3 +329,34 @@ def test_the_automatic_backflush_consumes_what_counts_add_once_and_says_why_when
         "work_order": "WO-1", "counted": 30, "backflushed": 30, "pending": 0, "last_error": "", "last_error_at_ns": 0,
     }  # fmt: skip
     assert mes_client.get("/api/inventory/backflush-status", params={"problems_only": True}).json() == []
+
+
+def test_closing_an_order_backflushes_its_last_counts_or_is_refused_with_the_reason(
+    mes_client: TestClient, mes_session: Session
+) -> None:
+    """The rounds run once a minute; the counts of the last minute must not escape because the order closed."""
+    setup_warehouse(mes_client, mes_session)
+    receipt(mes_client, material="bolt", quantity=20, location="WH1/LINE/P1", lot="B-1")
+    order = mes_session.query(WorkOrder).filter_by(number="WO-1").one()
+    order.status = "completed"
+    mes_session.add(
+        ProductionCount(
+            work_center_id=order.work_center_id, work_order_id=order.id, ts_ns=1, produced_qty=10.0, source="test"
+        )
+    )
+    mes_session.commit()
+
+    refused = mes_client.post(f"/api/work-orders/{order.id}/transitions", json={"action": "close"})
+    assert refused.status_code == 409
+    assert "10 counted units are not backflushed yet" in refused.json()["detail"]
+    assert "not enough bolt" in refused.json()["detail"]
+    mes_session.expire_all()
+    assert mes_session.get(WorkOrder, order.id).status == "completed"  # type: ignore[union-attr]
+    assert on_hand(mes_client, material="bolt") == 20
+
+    receipt(mes_client, material="bolt", quantity=20, location="WH1/LINE/P1", lot="B-2")
+    closed = mes_client.post(f"/api/work-orders/{order.id}/transitions", json={"action": "close"})
+    assert closed.status_code == 200, closed.text
+    assert on_hand(mes_client, material="bolt") == 0  # 40 bolts for the 10 frames, in the close's transaction
+    moves = mes_client.get("/api/inventory/moves", params={"material": "bolt"}).json()
+    assert sorted(m["quantity"] for m in moves if m["kind"] == "backflush") == [20, 20]
