@@ -15,6 +15,7 @@ PAGE_MODULES: list[str] = [
     "mes_lite.web.operator",
     "mes_lite.web.machines",
     "mes_lite.web.warehouse",
+    "mes_lite.web.orders",
     "mes_lite.assessment.pages",
 ]
 

@@ -203,3 +203,54 @@ def test_operator_posts_start_an_order_give_a_reason_and_report_scrap_on_both_da
         assert interval.reason_id is not None and interval.reason_set_by_id is not None
         assert [r.quantity for r in session.scalars(select(ScrapReport))] == [3]
     engine.dispose()
+
+
+def test_supervisors_create_release_and_close_work_orders_and_a_refusal_says_why(
+    web: TestClient, mes_settings: MesSettings
+) -> None:
+    from mes_lite.models import WorkOrder
+    from mes_lite.services import work_orders
+
+    log_in(web, "operator")
+    assert web.get("/orders").status_code == 303, "work orders are a supervisor's page"
+    assert 'href="/orders"' not in web.get("/board").text, "and not in an operator's navigation"
+    web.cookies.clear()
+    log_in(web, "supervisor")
+    page = web.get("/orders")
+    assert page.status_code == 200 and 'href="/orders"' in page.text
+    token = csrf_of(web, "/orders")
+
+    created = web.post(
+        "/orders",
+        data={"csrf_token": token, "number": "WO-50", "product": "BRK-100", "machine": PRESS01, "planned_qty": "40"},
+    )
+    assert created.status_code == 303 and created.headers["location"] == "/orders?view=open&done=create&number=WO-50"
+    assert "已新建工单 WO-50（计划中）。" in web.get(created.headers["location"]).text  # Chinese unless asked
+    assert "Work order WO-50 created (planned)." in web.get(created.headers["location"] + "&lang=en").text
+    again = web.post(
+        "/orders",
+        data={"csrf_token": token, "number": "WO-50", "product": "BRK-100", "machine": PRESS01, "planned_qty": "5"},
+    )
+    assert again.status_code == 422 and "work order &#39;WO-50&#39; already exists" in again.text
+
+    engine = make_engine(mes_settings.database_url)
+    with session_factory(engine)() as session:
+        order_id = session.query(WorkOrder).filter_by(number="WO-50").one().id
+    released = web.post(f"/orders/{order_id}/release", data={"csrf_token": token, "view": "open"})
+    assert released.status_code == 303
+    closing_too_early = web.post(f"/orders/{order_id}/close", data={"csrf_token": token, "view": "open"})
+    assert closing_too_early.status_code == 422
+    assert "work order WO-50 is released: cannot close (allowed now: start, unrelease)" in closing_too_early.text
+
+    with session_factory(engine)() as session:  # the operator runs it to completion
+        for action in ("start", "complete"):
+            work_orders.transition(session, order_id, action)
+        session.commit()
+    closed = web.post(f"/orders/{order_id}/close", data={"csrf_token": token, "view": "open"})
+    assert closed.status_code == 303 and closed.headers["location"].endswith("done=close&number=WO-50")
+    assert 'data-order="WO-50"' not in web.get("/orders?view=open").text
+    closed_list = web.get("/orders?view=closed&lang=zh-CN").text
+    assert 'data-order="WO-50"' in closed_list and "已关闭" in closed_list
+    with session_factory(engine)() as session:
+        assert session.get(WorkOrder, order_id).status == "closed"  # type: ignore[union-attr]
+    engine.dispose()
