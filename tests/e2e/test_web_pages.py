@@ -196,6 +196,29 @@ def test_warehouse_receive_ship_with_packing_list_and_trace_both_ways(pages_app:
     screenshot(page, "trace-zh-CN")
 
 
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_a_supervisor_creates_and_releases_a_work_order_in_either_language(
+    pages_app: WebApp, page_factory, locale: str
+) -> None:  # type: ignore[no-untyped-def]
+    zh = locale == "zh-CN"
+    page = page_factory(locale)
+    login(page, pages_app.base_url, "supervisor", "/orders")
+    number = f"WO-E2E-{locale}"
+    page.locator("#number").fill(number)
+    page.locator("#product").select_option(index=0)
+    page.locator("#machine").select_option(PRESS01)
+    page.locator("#planned_qty").fill("25")
+    page.get_by_role("button", name="新建" if zh else "Create", exact=True).click()
+    page.locator(".notice-ok").wait_for()
+    row = page.locator(f'tr[data-order="{number}"]')
+    assert row.locator("[data-role=order-status]").inner_text() == ("已计划" if zh else "Planned")
+    row.get_by_role("button", name="下达" if zh else "Release").click()
+    page.locator(".notice-ok").wait_for()
+    assert row.locator("[data-role=order-status]").inner_text() == ("已下达" if zh else "Released")
+    assert_one_language(page.evaluate(VISIBLE_TEXT_JS), locale)
+    screenshot(page, f"orders-{locale}")
+
+
 def test_every_control_is_labelled_and_focus_follows_the_reading_order(pages_app: WebApp, page_factory) -> None:  # type: ignore[no-untyped-def]
     page = page_factory("en")
     page.goto(f"{pages_app.base_url}/login")
@@ -214,6 +237,7 @@ def test_every_control_is_labelled_and_focus_follows_the_reading_order(pages_app
         "/warehouse/receive",
         "/warehouse/ship",
         "/machines/" + PRESS01,
+        "/orders",
     ]:
         page.goto(f"{pages_app.base_url}{path}")
         assert page.evaluate(UNLABELLED_CONTROLS_JS) == [], path
