@@ -98,7 +98,7 @@ def create(
     number: str = Form(""),
     product: str = Form(""),
     machine: str = Form(""),
-    planned_qty: float = Form(0.0),
+    planned_qty: str = Form(""),
     user: User = Depends(supervisor_user),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -106,11 +106,19 @@ def create(
     try:
         if not number:
             raise InvalidInput("the work order needs a number", "number")
-        commit_write(session, lambda: wo.create_order(session, number, product, machine, planned_qty, user))
+        quantity = _quantity(planned_qty)
+        commit_write(session, lambda: wo.create_order(session, number, product, machine, quantity, user))
     except ServiceError as e:
         session.rollback()
         return _page(request, session, "open", refused=e.message)
     return _done("open", "create", number)
+
+
+def _quantity(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"planned quantity {text!r} is not a number", "planned_qty") from None
 
 
 @router.post("/orders/{order_id}/{action}", dependencies=[Depends(verify_csrf)])

@@ -232,6 +232,18 @@ def test_supervisors_create_release_and_close_work_orders_and_a_refusal_says_why
         data={"csrf_token": token, "number": "WO-50", "product": "BRK-100", "machine": PRESS01, "planned_qty": "5"},
     )
     assert again.status_code == 422 and "work order &#39;WO-50&#39; already exists" in again.text
+    for quantity, why in (("", "planned quantity &#39;&#39; is not a number"), ("0", "must be greater than 0")):
+        refused = web.post(
+            "/orders",
+            data={
+                "csrf_token": token,
+                "number": "WO-51",
+                "product": "BRK-100",
+                "machine": PRESS01,
+                "planned_qty": quantity,
+            },
+        )
+        assert refused.status_code == 422 and why in refused.text
 
     engine = make_engine(mes_settings.database_url)
     with session_factory(engine)() as session:
@@ -248,7 +260,8 @@ def test_supervisors_create_release_and_close_work_orders_and_a_refusal_says_why
         session.commit()
     closed = web.post(f"/orders/{order_id}/close", data={"csrf_token": token, "view": "open"})
     assert closed.status_code == 303 and closed.headers["location"].endswith("done=close&number=WO-50")
-    assert 'data-order="WO-50"' not in web.get("/orders?view=open").text
+    open_list = web.get("/orders?view=open").text
+    assert 'data-order="WO-50"' not in open_list and 'data-order="WO-51"' not in open_list  # refused: not stored
     closed_list = web.get("/orders?view=closed&lang=zh-CN").text
     assert 'data-order="WO-50"' in closed_list and "已关闭" in closed_list
     with session_factory(engine)() as session:
