@@ -47,7 +47,6 @@ class Notifier:
             Forwarder(sink, self.buffer, batch_size=1, backoff=backoff()) for sink in self.sinks.values()
         ]
         self._tasks: list[asyncio.Task[None]] = []
-        self.queued = 0
 
     async def start(self) -> None:
         for sink in self.sinks.values():
@@ -83,7 +82,6 @@ class Notifier:
             for n in notifications
         ]
         await self.buffer.append(samples)
-        self.queued += len(samples)
 
     async def snapshot(self) -> dict[str, ChannelSnapshot]:
         """Per channel: sent, refused, failed attempts, and what waits in the outbox."""
