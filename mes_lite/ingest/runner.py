@@ -29,6 +29,7 @@ from mes_lite.ingest.events import BATCH_TAG, PayloadError, ReorderBuffer, TagBi
 from mes_lite.ingest.plant_sync import bindings_from_config, ensure_work_centers
 from mes_lite.ingest.writer import IngestWriter
 from mes_lite.inventory import auto_backflush
+from mes_lite.services import oee_cache
 from mes_lite.settings import MesSettings
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class Ingestor:
         )
         self.writer.load_cursors()
         self.reorder = ReorderBuffer(settings.reorder_window_s)
+        self._cache_warmer = oee_cache.CacheWarmer(settings.micro_stop_threshold_s)
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.connected = threading.Event()
         self.stopping = threading.Event()
@@ -179,6 +181,7 @@ class Ingestor:
             if time.monotonic() - last_roll > ROLL_INTERVAL_S:
                 last_roll = time.monotonic()
                 self._roll_open_intervals()
+                self._warm_oee_cache()
             if time.monotonic() - last_backflush > auto_backflush.INTERVAL_S:
                 last_backflush = time.monotonic()
                 self._backflush()
@@ -215,6 +218,15 @@ class Ingestor:
                 session.commit()
         except Exception:
             log.exception("ingest: splitting open intervals failed; retried later")
+
+    def _warm_oee_cache(self) -> None:
+        """Fill a little more of the hourly OEE cache (at most 1 s), so long OEE queries find it filled."""
+        try:
+            with self.sessions() as session:
+                ids = [wc for wc in self.writer.work_centers.values() if wc]
+                self._cache_warmer.step(session, ids, time.time_ns())
+        except Exception:
+            log.exception("ingest: filling the OEE cache failed; retried later")
 
     def _backflush(self) -> None:
         """Backflush what the counts added (mes_lite/inventory/auto_backflush.py); a failure waits for the next round."""

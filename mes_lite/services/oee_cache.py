@@ -169,3 +169,66 @@ def hourly_sums(
             entry[name] = float(v or 0)
         result[wc] = entry
     return result
+
+
+DAY_NS = 24 * HOUR_NS
+
+
+class CacheWarmer:
+    """Fills the hourly cache in the background, newest day first, so a long OEE query reads it.
+
+    Without it the first query over a long window fills the cache itself (20 machines x one year:
+    42 s on SQLite, docs/mes.md). The MES ingest calls `step` every 30 s; each call fills the
+    incomplete UTC days it reaches within `budget_s`, back to the first recorded state (at most
+    `horizon_days`). A whole day found complete is not looked at again (the set is reset when the
+    machines change); a late correction that invalidates some of its hours is refilled by the next
+    query that needs them, as before.
+    """
+
+    def __init__(self, micro_stop_threshold_s: float, budget_s: float = 1.0, horizon_days: int = 400) -> None:
+        self.threshold_s = micro_stop_threshold_s
+        self.budget_s = budget_s
+        self.horizon_ns = horizon_days * DAY_NS
+        self._ids: tuple[int, ...] = ()
+        self._first_ns: int | None = None
+        self._complete_days: set[int] = set()
+
+    def step(self, session: Session, ids: Sequence[int], now_ns: int) -> int:
+        """Fill what the budget allows; the number of days filled (0: everything reachable is warm)."""
+        if tuple(sorted(ids)) != self._ids:
+            self._ids, self._complete_days = tuple(sorted(ids)), set()
+            starts = [
+                session.scalar(
+                    select(func.min(MachineStateInterval.start_ns)).where(MachineStateInterval.work_center_id == wc)
+                )
+                for wc in self._ids
+            ]
+            self._first_ns = min((s for s in starts if s is not None), default=None)
+        if not self._ids or self._first_ns is None:
+            return 0
+        end = settled_until(now_ns)
+        start = max(hour_floor(self._first_ns), end - self.horizon_ns)
+        threshold_ms = int(self.threshold_s * NS_PER_S) // 1_000_000
+        deadline = time.monotonic() + self.budget_s
+        filled = 0
+        for day in range((end - 1) // DAY_NS, start // DAY_NS - 1, -1):
+            if day in self._complete_days:
+                continue
+            h0, h1 = max(day * DAY_NS, start), min((day + 1) * DAY_NS, end)
+            cached = session.scalar(
+                select(func.count()).where(
+                    OeeHourCache.work_center_id.in_(self._ids),
+                    OeeHourCache.micro_threshold_ms == threshold_ms,
+                    OeeHourCache.hour_ns >= h0,
+                    OeeHourCache.hour_ns < h1,
+                )
+            )
+            if (cached or 0) < len(self._ids) * (h1 - h0) // HOUR_NS:
+                hourly_sums(session, self._ids, h0, h1, self.threshold_s, now_ns)
+                filled += 1
+            if h1 == (day + 1) * DAY_NS:
+                self._complete_days.add(day)  # settled to its end: final unless a correction comes
+            if time.monotonic() > deadline:
+                break
+        session.commit()
+        return filled

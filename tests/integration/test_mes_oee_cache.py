@@ -1,0 +1,85 @@
+"""The hourly OEE cache filled in the background (`oee_cache.CacheWarmer`, called by the MES ingest
+every 30 s): afterwards every settled hour since the first recorded state is cached, the cached sums
+equal the raw rows', and a long OEE query reads the cache without filling anything."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mes_lite.models import Area, Line, MachineStateInterval, OeeHourCache, ProductionCount, Site, WorkCenter
+from mes_lite.services import oee_cache, oee_query
+from mes_lite.spans import NS_PER_S, Span
+
+HOUR = oee_cache.HOUR_NS
+MINUTE = 60 * NS_PER_S
+THRESHOLD_S = 120.0
+
+
+def two_machines_with_three_days(session: Session, first_hour_ns: int) -> list[int]:
+    """Each hour: 40 min production then 20 min fault (intervals never cross an hour), 100 parts."""
+    site = Site(enterprise="acme", code="dg")
+    session.add(site)
+    session.flush()
+    area = Area(site_id=site.id, code="stamping")
+    session.add(area)
+    session.flush()
+    line = Line(area_id=area.id, code="line1")
+    session.add(line)
+    session.flush()
+    machines = [WorkCenter(line_id=line.id, code=code) for code in ("press01", "press02")]
+    session.add_all(machines)
+    session.flush()
+    for wc in machines:
+        for h in range(72):
+            t = first_hour_ns + h * HOUR
+            session.add_all(
+                [
+                    MachineStateInterval(
+                        work_center_id=wc.id, start_ns=t, end_ns=t + 40 * MINUTE, state="running",
+                        category="production", episode_ns=40 * MINUTE,
+                    ),
+                    MachineStateInterval(
+                        work_center_id=wc.id, start_ns=t + 40 * MINUTE, end_ns=t + HOUR, state="fault",
+                        category="fault", episode_ns=20 * MINUTE,
+                    ),
+                    ProductionCount(work_center_id=wc.id, ts_ns=t + 30 * MINUTE, produced_qty=100.0, source="test"),
+                ]
+            )  # fmt: skip
+    session.commit()
+    return [wc.id for wc in machines]
+
+
+def test_the_warmer_fills_every_settled_hour_with_the_raw_rows_sums_and_queries_then_only_read(
+    mes_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time_ns()
+    first = oee_cache.hour_floor(now) - 5 * oee_cache.DAY_NS  # three days of data, ending two days ago
+    ids = two_machines_with_three_days(mes_session, first)
+
+    warmer = oee_cache.CacheWarmer(THRESHOLD_S, budget_s=60.0)
+    days = warmer.step(mes_session, ids, now)
+    assert days >= 5  # the settled part of today, the two quiet days, the three with data
+    assert warmer.step(mes_session, ids, now) == 0, "a second round finds nothing to do"
+
+    settled = oee_cache.settled_until(now)
+    cached = mes_session.scalar(
+        select(func.count()).select_from(OeeHourCache).where(OeeHourCache.work_center_id.in_(ids))
+    )
+    assert cached == len(ids) * (settled - first) // HOUR  # every settled hour since the first state, zeros too
+
+    def no_fill(*_args: object) -> None:
+        raise AssertionError("the query filled the cache: the warmer left a gap")
+
+    monkeypatch.setattr(oee_cache, "_fill", no_fill)
+    window = Span(first, first + 72 * HOUR)
+    from_cache = oee_cache.hourly_sums(mes_session, ids, window.start_ns, window.end_ns, THRESHOLD_S, now)
+    raw_states = oee_query.state_sums(mes_session, ids, window, THRESHOLD_S, now)
+    raw_counts = oee_query.count_sums(mes_session, ids, window)
+    for wc in ids:
+        assert from_cache[wc]["production"] == raw_states[wc]["production"] == 72 * 40 * 60
+        assert from_cache[wc]["fault"] == raw_states[wc]["fault"] == 72 * 20 * 60
+        assert from_cache[wc]["produced_qty"] == raw_counts[wc][0] == 7200
