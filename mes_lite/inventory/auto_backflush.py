@@ -105,23 +105,29 @@ def run_round(sessions: Callable[[], Session], now_ns: Callable[[], int] = time.
     with sessions() as session:
         orders = [order for order in backflush_status(session) if order.pending > 0]
     for order in orders:
-        number = order.work_order
-        with sessions() as session:
-            try:
-                moves = operations.backflush_from_counts(session, work_order=number, actor=ACTOR)
-                session.commit()
-            except ServiceError as e:
-                session.rollback()
-                result.failed[number] = e.message
-            else:
-                result.moves[number] = len(moves)
-                continue
-        if result.failed[number] != order.last_error:  # kept and logged once, not every minute
-            _keep_error(sessions, number, result.failed[number], now_ns())
+        outcome = _backflush_order(sessions, order.work_order)
+        if isinstance(outcome, int):
+            result.moves[order.work_order] = outcome
+            continue
+        result.failed[order.work_order] = outcome
+        if outcome != order.last_error:  # kept and logged once, not every minute
+            _keep_error(sessions, order.work_order, outcome, now_ns())
             log.warning(
-                "automatic backflush of work order %s failed (retried every minute): %s", number, result.failed[number]
+                "automatic backflush of work order %s failed (retried every minute): %s", order.work_order, outcome
             )
     return result
+
+
+def _backflush_order(sessions: Callable[[], Session], number: str) -> int | str:
+    """The stock moves posted for one order, or why none could be (its transaction rolled back)."""
+    with sessions() as session:
+        try:
+            moves = operations.backflush_from_counts(session, work_order=number, actor=ACTOR)
+        except ServiceError as e:
+            session.rollback()
+            return e.message
+        session.commit()
+        return len(moves)
 
 
 def settle_before_close(session: Session, order: WorkOrder, actor: Actor) -> None:
