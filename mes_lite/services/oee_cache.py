@@ -195,7 +195,7 @@ class CacheWarmer:
 
     def step(self, session: Session, ids: Sequence[int], now_ns: int) -> int:
         """Fill what the budget allows; the number of days filled (0: everything reachable is warm)."""
-        if tuple(sorted(ids)) != self._ids:
+        if tuple(sorted(ids)) != self._ids or self._first_ns is None:  # new machines, or none had a state yet
             self._ids, self._complete_days = tuple(sorted(ids)), set()
             starts = [
                 session.scalar(

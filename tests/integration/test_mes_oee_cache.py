@@ -19,8 +19,7 @@ MINUTE = 60 * NS_PER_S
 THRESHOLD_S = 120.0
 
 
-def two_machines_with_three_days(session: Session, first_hour_ns: int) -> list[int]:
-    """Each hour: 40 min production then 20 min fault (intervals never cross an hour), 100 parts."""
+def two_machines(session: Session) -> list[int]:
     site = Site(enterprise="acme", code="dg")
     session.add(site)
     session.flush()
@@ -32,25 +31,29 @@ def two_machines_with_three_days(session: Session, first_hour_ns: int) -> list[i
     session.flush()
     machines = [WorkCenter(line_id=line.id, code=code) for code in ("press01", "press02")]
     session.add_all(machines)
-    session.flush()
+    session.commit()
+    return [wc.id for wc in machines]
+
+
+def three_days_of_states(session: Session, machines: list[int], first_hour_ns: int) -> None:
+    """Each hour: 40 min production then 20 min fault (intervals never cross an hour), 100 parts."""
     for wc in machines:
         for h in range(72):
             t = first_hour_ns + h * HOUR
             session.add_all(
                 [
                     MachineStateInterval(
-                        work_center_id=wc.id, start_ns=t, end_ns=t + 40 * MINUTE, state="running",
+                        work_center_id=wc, start_ns=t, end_ns=t + 40 * MINUTE, state="running",
                         category="production", episode_ns=40 * MINUTE,
                     ),
                     MachineStateInterval(
-                        work_center_id=wc.id, start_ns=t + 40 * MINUTE, end_ns=t + HOUR, state="fault",
+                        work_center_id=wc, start_ns=t + 40 * MINUTE, end_ns=t + HOUR, state="fault",
                         category="fault", episode_ns=20 * MINUTE,
                     ),
-                    ProductionCount(work_center_id=wc.id, ts_ns=t + 30 * MINUTE, produced_qty=100.0, source="test"),
+                    ProductionCount(work_center_id=wc, ts_ns=t + 30 * MINUTE, produced_qty=100.0, source="test"),
                 ]
             )  # fmt: skip
     session.commit()
-    return [wc.id for wc in machines]
 
 
 def test_the_warmer_fills_every_settled_hour_with_the_raw_rows_sums_and_queries_then_only_read(
@@ -58,9 +61,11 @@ def test_the_warmer_fills_every_settled_hour_with_the_raw_rows_sums_and_queries_
 ) -> None:
     now = time.time_ns()
     first = oee_cache.hour_floor(now) - 5 * oee_cache.DAY_NS  # three days of data, ending two days ago
-    ids = two_machines_with_three_days(mes_session, first)
-
     warmer = oee_cache.CacheWarmer(THRESHOLD_S, budget_s=60.0)
+    ids = two_machines(mes_session)
+    assert warmer.step(mes_session, ids, now) == 0  # no state recorded yet: nothing to fill
+    three_days_of_states(mes_session, ids, first)
+
     days = warmer.step(mes_session, ids, now)
     assert days >= 5  # the settled part of today, the two quiet days, the three with data
     assert warmer.step(mes_session, ids, now) == 0, "a second round finds nothing to do"
