@@ -30,6 +30,8 @@ if not any(item.href == "/orders" for item in NAV_ITEMS):
     NAV_ITEMS.append(NavItem("nav.orders", "/orders", min_role="supervisor"))
 
 SUPERVISOR_ACTIONS = ("release", "unrelease", "close", "reopen")
+SHOWN = 500
+"""Orders per view, newest first (closed ones accumulate for years)."""
 VIEWS = {
     "open": [s.value for s in WorkOrderStatus if s is not WorkOrderStatus.CLOSED],
     "closed": [WorkOrderStatus.CLOSED.value],
@@ -38,7 +40,7 @@ VIEWS = {
 
 def _rows(session: Session, statuses: list[str]) -> list[dict[str, object]]:
     orders = session.scalars(
-        select(WorkOrder).where(WorkOrder.status.in_(statuses)).order_by(WorkOrder.id.desc()).limit(500)
+        select(WorkOrder).where(WorkOrder.status.in_(statuses)).order_by(WorkOrder.id.desc()).limit(SHOWN)
     ).all()
     rows = []
     for order in orders:
@@ -62,6 +64,8 @@ def _page(
 ) -> Response:
     """The list; a refused form or action is shown here at once (422), not carried in a redirect's URL."""
     view = view if view in VIEWS else "open"
+    if done and not session.scalar(select(WorkOrder.id).where(WorkOrder.number == number)):
+        done = ""  # the message names an order that exists, whatever a link says
     context = {
         "view": view,
         "views": list(VIEWS),

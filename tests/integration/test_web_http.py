@@ -227,6 +227,7 @@ def test_supervisors_create_release_and_close_work_orders_and_a_refusal_says_why
     assert created.status_code == 303 and created.headers["location"] == "/orders?view=open&done=create&number=WO-50"
     assert "已新建工单 WO-50（计划中）。" in web.get(created.headers["location"]).text  # Chinese unless asked
     assert "Work order WO-50 created (planned)." in web.get(created.headers["location"] + "&lang=en").text
+    assert "notice-ok" not in web.get("/orders?view=open&done=create&number=WO-99").text  # no such order: no message
     again = web.post(
         "/orders",
         data={"csrf_token": token, "number": "WO-50", "product": "BRK-100", "machine": PRESS01, "planned_qty": "5"},
