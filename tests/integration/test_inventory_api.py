@@ -16,8 +16,8 @@ from mes_lite.inventory.ledger import reconcile_balances
 from mes_lite.models import Area, BomLine, Line, Product, ProductionCount, Site, WorkCenter, WorkOrder
 
 
-def plant(session: Session) -> None:
-    """A press making frames from steel and bolts, with a work order WO-1."""
+def plant(session: Session, machines: tuple[str, ...] = ("press01",)) -> list[int]:
+    """Site dg, area stamping, line line1 with these machines (work centers); their ids."""
     site = Site(enterprise="acme", code="dg")
     session.add(site)
     session.flush()
@@ -27,8 +27,10 @@ def plant(session: Session) -> None:
     line = Line(area_id=area.id, code="line1")
     session.add(line)
     session.flush()
-    session.add(WorkCenter(line_id=line.id, code="press01"))
+    work_centers = [WorkCenter(line_id=line.id, code=code) for code in machines]
+    session.add_all(work_centers)
     session.commit()
+    return [wc.id for wc in work_centers]
 
 
 def setup_warehouse(client: TestClient, session: Session) -> None:

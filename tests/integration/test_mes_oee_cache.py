@@ -10,29 +10,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mes_lite.models import Area, Line, MachineStateInterval, OeeHourCache, ProductionCount, Site, WorkCenter
+from mes_lite.models import MachineStateInterval, OeeHourCache, ProductionCount
 from mes_lite.services import oee_cache, oee_query
 from mes_lite.spans import NS_PER_S, Span
+from tests.integration.test_inventory_api import plant
 
 HOUR = oee_cache.HOUR_NS
 MINUTE = 60 * NS_PER_S
 THRESHOLD_S = 120.0
-
-
-def two_machines(session: Session) -> list[int]:
-    site = Site(enterprise="acme", code="dg")
-    session.add(site)
-    session.flush()
-    area = Area(site_id=site.id, code="stamping")
-    session.add(area)
-    session.flush()
-    line = Line(area_id=area.id, code="line1")
-    session.add(line)
-    session.flush()
-    machines = [WorkCenter(line_id=line.id, code=code) for code in ("press01", "press02")]
-    session.add_all(machines)
-    session.commit()
-    return [wc.id for wc in machines]
 
 
 def three_days_of_states(session: Session, machines: list[int], first_hour_ns: int) -> None:
@@ -62,7 +47,7 @@ def test_the_warmer_fills_every_settled_hour_with_the_raw_rows_sums_and_queries_
     now = time.time_ns()
     first = oee_cache.hour_floor(now) - 5 * oee_cache.DAY_NS  # three days of data, ending two days ago
     warmer = oee_cache.CacheWarmer(THRESHOLD_S, budget_s=60.0)
-    ids = two_machines(mes_session)
+    ids = plant(mes_session, ("press01", "press02"))
     assert warmer.step(mes_session, ids, now) == 0  # no state recorded yet: nothing to fill
     three_days_of_states(mes_session, ids, first)
 
