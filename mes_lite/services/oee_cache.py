@@ -135,21 +135,36 @@ def _fill(session: Session, ids: Sequence[int], h0: int, h1: int, threshold_ns: 
     session.commit()
 
 
+def _cached_rows(ids: Sequence[int], h0: int, h1: int, threshold_s: float):  # type: ignore[no-untyped-def]
+    """SQL: the cache rows of these work centers and this micro-stop threshold in the hours [h0, h1)."""
+    q = OeeHourCache
+    threshold_ms = int(threshold_s * NS_PER_S) // 1_000_000
+    return and_(q.work_center_id.in_(ids), q.micro_threshold_ms == threshold_ms, q.hour_ns >= h0, q.hour_ns < h1)
+
+
+def fill_missing(session: Session, ids: Sequence[int], h0: int, h1: int, threshold_s: float, now_ns: int) -> bool:
+    """Fill the hours [h0, h1) of the work centers that lack any of them; True if something was filled."""
+    q = OeeHourCache
+    present = dict(
+        session.execute(
+            select(q.work_center_id, func.count())
+            .where(_cached_rows(ids, h0, h1, threshold_s))
+            .group_by(q.work_center_id)
+        ).all()
+    )
+    missing = [wc for wc in ids if present.get(wc, 0) < (h1 - h0) // HOUR_NS]
+    if missing:
+        _fill(session, missing, h0, h1, int(threshold_s * NS_PER_S), now_ns)
+    return bool(missing)
+
+
 def hourly_sums(
     session: Session, ids: Sequence[int], h0: int, h1: int, threshold_s: float, now_ns: int
 ) -> dict[int, dict[str, float]]:
     """Per work center: seconds per bucket and counts over the whole hours [h0, h1), filling the cache as needed."""
-    threshold_ns = int(threshold_s * NS_PER_S)
-    threshold_ms = threshold_ns // 1_000_000
-    n_hours = (h1 - h0) // HOUR_NS
+    fill_missing(session, ids, h0, h1, threshold_s, now_ns)
     q = OeeHourCache
-    in_range = and_(q.work_center_id.in_(ids), q.micro_threshold_ms == threshold_ms, q.hour_ns >= h0, q.hour_ns < h1)
-    present = dict(
-        session.execute(select(q.work_center_id, func.count()).where(in_range).group_by(q.work_center_id)).all()
-    )
-    missing = [wc for wc in ids if present.get(wc, 0) < n_hours]
-    if missing:
-        _fill(session, missing, h0, h1, threshold_ns, now_ns)
+    in_range = _cached_rows(ids, h0, h1, threshold_s)
     columns = [func.sum(getattr(q, f"{b}_ns")) for b in BUCKETS]
     counts = [
         func.sum(q.produced_qty),
@@ -208,24 +223,13 @@ class CacheWarmer:
             return 0
         end = settled_until(now_ns)
         start = max(hour_floor(self._first_ns), end - self.horizon_ns)
-        threshold_ms = int(self.threshold_s * NS_PER_S) // 1_000_000
         deadline = time.monotonic() + self.budget_s
         filled = 0
         for day in range((end - 1) // DAY_NS, start // DAY_NS - 1, -1):
             if day in self._complete_days:
                 continue
             h0, h1 = max(day * DAY_NS, start), min((day + 1) * DAY_NS, end)
-            cached = session.scalar(
-                select(func.count()).where(
-                    OeeHourCache.work_center_id.in_(self._ids),
-                    OeeHourCache.micro_threshold_ms == threshold_ms,
-                    OeeHourCache.hour_ns >= h0,
-                    OeeHourCache.hour_ns < h1,
-                )
-            )
-            if (cached or 0) < len(self._ids) * (h1 - h0) // HOUR_NS:
-                hourly_sums(session, self._ids, h0, h1, self.threshold_s, now_ns)
-                filled += 1
+            filled += fill_missing(session, self._ids, h0, h1, self.threshold_s, now_ns)
             if h1 == (day + 1) * DAY_NS:
                 self._complete_days.add(day)  # settled to its end: final unless a correction comes
             if time.monotonic() > deadline:
