@@ -199,14 +199,14 @@ class _Session:
         self._on_lost(self)
 
 
+_CORK: int | None = getattr(socket, "TCP_CORK", None)
+
+
 def _cork(sock: Any, on: bool) -> None:
     """TCP_CORK (Linux): hold written data until uncorked, then send it in full segments."""
     if _CORK is not None:
         with contextlib.suppress(OSError, ValueError):  # closed, or not a TCP socket
             sock.setsockopt(socket.IPPROTO_TCP, _CORK, int(on))
-
-
-_CORK: int | None = getattr(socket, "TCP_CORK", None)
 
 
 def _tls_pending(sock: Any) -> int:
